@@ -1,0 +1,76 @@
+# Loop Lab. Every target creates .venv on first use; a second run reuses it and re-installs
+# only when a requirements file (or pyproject.toml) has changed.
+#   make lab       start JupyterLab on notebooks/ (127.0.0.1, with a token; PORT=8888)
+#   make test      lint, unit tests, every notebook under strict nbval, browser tests
+#   make execute   re-run every notebook headlessly and store its outputs (NB=path for one)
+#   make bench     time and measure the notebooks and widgets; writes benchmarks/results.md
+
+PYTHON ?= python3
+VENV   ?= .venv
+PORT   ?= 8888
+NB     ?=
+PY     := $(VENV)/bin/python
+# Each notebook kernel imports torch; two workers fit two cores.
+WORKERS ?= 2
+
+.PHONY: lab test execute bench lint format venv dev-venv clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make lab      start JupyterLab on notebooks/ (PORT=$(PORT))"
+	@echo "make test     lint + unit tests + every notebook (strict nbval) + browser tests"
+	@echo "make execute  re-run notebooks and store outputs (NB=notebooks/NN_name.ipynb for one)"
+	@echo "make bench    measure notebook run times, memory and widget speed"
+
+$(VENV)/.python-ok:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || \
+	  { echo "Loop Lab needs Python 3.10 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Run: make PYTHON=python3.11 ..." >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@touch $@
+
+$(VENV)/.lab-installed: $(VENV)/.python-ok requirements.txt pyproject.toml
+	@echo "Installing requirements.txt into $(VENV) (the first time takes a few minutes: PyTorch is large)..."
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -e .
+	@touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.lab-installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.lab-installed
+dev-venv: $(VENV)/.dev-installed
+
+lab: $(VENV)/.lab-installed
+	@TOKEN=$$($(PY) -c 'import secrets; print(secrets.token_hex(16))'); \
+	echo ""; \
+	echo "  JupyterLab: http://127.0.0.1:$(PORT)/lab?token=$$TOKEN"; \
+	echo "  (open that address in your browser; stop the server with Ctrl-C)"; \
+	echo ""; \
+	exec $(VENV)/bin/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --port=$(PORT) \
+	  --ServerApp.root_dir=notebooks --IdentityProvider.token=$$TOKEN \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check helpers tests tools notebooks
+	$(VENV)/bin/ruff format --check helpers tests tools notebooks
+
+format: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check --fix helpers tests tools notebooks
+	$(VENV)/bin/ruff format helpers tests tools notebooks
+
+test: $(VENV)/.dev-installed
+	@bash tools/ensure_chromium.sh
+	$(MAKE) --no-print-directory lint
+	$(VENV)/bin/pytest -n $(WORKERS) --dist loadscope \
+	  --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	  tests notebooks
+
+execute: $(VENV)/.dev-installed
+	$(PY) tools/execute.py $(if $(NB),$(NB),notebooks/*.ipynb notebooks/solutions/*.ipynb)
+
+bench: $(VENV)/.dev-installed
+	$(PY) tools/bench.py
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,14 @@
+"""Loop Lab's helper package: the small, tested pieces the notebooks import.
+
+One module per job:
+  environment  seeds, device choice, versions, where the notebook runs
+  checks       exercise checks that give a hint instead of a traceback
+  state        snapshots of model, gradients and optimizer state, and their differences
+  plots        the autograd graph, loss curves and loss surfaces, drawn with matplotlib
+  widgets      explorers a learner clicks through, one phase of the loop at a time
+"""
+
+from helpers.checks import check
+from helpers.environment import pick_device, seed_everything
+
+__all__ = ["check", "pick_device", "seed_everything"]

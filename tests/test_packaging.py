@@ -1,0 +1,79 @@
+"""The install files agree: requirements.txt, environment.yml and the helper package."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import yaml
+
+import helpers
+
+ROOT = Path(__file__).resolve().parents[1]
+# conda-forge names for the same packages
+CONDA_NAMES = {"pytorch-cpu": "torch", "matplotlib-base": "matplotlib"}
+
+
+def _names(lines: list[str]) -> set[str]:
+    names = set()
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        names.add(re.split(r"[<>=!~\s\[]", line, maxsplit=1)[0].lower())
+    return names
+
+
+def test_requirements_and_environment_name_the_same_packages():
+    pip_names = _names((ROOT / "requirements.txt").read_text().splitlines())
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    conda_names = {CONDA_NAMES.get(n, n) for n in _names(conda)} - {"python", "pip"}
+    assert pip_names == conda_names
+    assert {
+        "torch",
+        "torchvision",
+        "jupyterlab",
+        "ipywidgets",
+        "matplotlib",
+        "scikit-learn",
+        "tqdm",
+    } <= pip_names
+
+
+def test_environment_uses_a_cpu_only_pytorch():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    names = _names([d for d in env["dependencies"] if isinstance(d, str)])
+    assert "pytorch-cpu" in names and "pytorch" not in names and "torch" not in names
+
+
+def test_ranges_admit_the_versions_installed_here():
+    import torch
+    import torchvision
+
+    text = (ROOT / "requirements.txt").read_text()
+    for name, version in (("torch", torch.__version__), ("torchvision", torchvision.__version__)):
+        major_minor = tuple(int(x) for x in version.split("+")[0].split(".")[:2])
+        low = re.search(rf"^{name}>=(\d+)\.(\d+)", text, re.M)
+        assert low and major_minor >= (int(low.group(1)), int(low.group(2)))
+
+
+def test_every_helper_module_declares_all_and_documents_its_public_functions():
+    for path in sorted(Path(helpers.__file__).parent.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        if path.name.startswith("_") and path.name != "__init__.py":
+            continue
+        if "exercises" in path.parts:
+            continue
+        names = [
+            t.id
+            for node in tree.body
+            if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(t, ast.Name)
+        ]
+        assert "__all__" in names, f"{path.name} has no __all__"
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                assert ast.get_docstring(node), f"{path.name}: {node.name} has no docstring"

@@ -1,0 +1,67 @@
+"""Re-run notebooks headlessly, top to bottom, and store their outputs (`make execute`).
+
+This is the only way outputs get into the repository: a clean kernel per notebook, run in the
+notebook's own folder, execution counts 1..n, no timing metadata, no stored widget state.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def execute(path: Path) -> float:
+    """Execute one notebook in place; return the seconds it took."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    nb.metadata["kernelspec"] = KERNELSPEC
+    nb.metadata.pop("widgets", None)
+    start = time.perf_counter()
+    client = NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,
+        store_widget_state=False,
+    )
+    client.execute()
+    seconds = time.perf_counter() - start
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+    nbformat.validate(nb)
+    nbformat.write(nb, path)
+    return seconds
+
+
+def main(paths: list[str]) -> int:
+    """Execute every notebook named on the command line; stop at the first that fails."""
+    notebooks = [Path(p) for p in paths if p.endswith(".ipynb") and Path(p).exists()]
+    if not notebooks:
+        print("No notebooks to execute (give paths ending in .ipynb).", file=sys.stderr)
+        return 1
+    for path in notebooks:
+        print(f"executing {path} ...", end=" ", flush=True)
+        try:
+            seconds = execute(path)
+        except Exception as error:  # show which notebook and cell failed, then stop
+            print("FAILED")
+            print(f"{path}: {error}", file=sys.stderr)
+            return 1
+        print(f"{seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
