@@ -1,0 +1,222 @@
+"""`make bench`: how fast the notebooks run, how much memory their kernels take, how fast the
+widgets answer. Prints two tables, writes them to benchmarks/results.md, and exits 0 either way:
+it reports against the budgets, it does not gate.
+
+Usage: python tools/bench.py [--runs N] [--actions N] [NOTEBOOK ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results.md"
+PEAK_CELL = (
+    "import resource as _r, sys as _s\n"
+    "_peak = _r.getrusage(_r.RUSAGE_SELF).ru_maxrss\n"
+    "print('LOOPLAB_PEAK_KB', _peak // 1024 if _s.platform == 'darwin' else _peak)"
+)
+FLOOR_SOURCE = "import torch"
+MEMORY_BUDGET_MB = 1200
+COLLECTION_BUDGET_S = 90
+WIDGET_BUDGET_MS = 100
+
+
+def time_budget(notebook: Path) -> float:
+    """The run-time budget of a notebook, in seconds, by its number."""
+    number = int(notebook.name[:2])
+    return 15.0 if number >= 10 else 10.0 if number >= 7 else 8.0
+
+
+def run_once(nb: nbformat.NotebookNode, cwd: Path) -> tuple[float, float]:
+    """Execute a copy of `nb` in a fresh kernel; return (seconds, kernel peak memory in MB)."""
+    copy = nbformat.from_dict(nb)
+    copy.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
+    client = NotebookClient(copy, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd)}}, record_timing=False)
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    text = "".join(o.get("text", "") for o in copy.cells[-1].outputs if o.output_type == "stream")
+    peak_kb = int(text.split("LOOPLAB_PEAK_KB")[1].split()[0])
+    return seconds, peak_kb / 1024
+
+
+def floor_notebook() -> nbformat.NotebookNode:
+    """A notebook that only imports torch: the floor every notebook stands on."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FLOOR_SOURCE)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def bench_notebooks(paths: list[Path], runs: int) -> tuple[list[dict], float]:
+    """Median time and peak memory of each notebook over `runs` runs, and the floor."""
+    floor_times = [run_once(floor_notebook(), ROOT / "notebooks")[0] for _ in range(runs)]
+    floor = statistics.median(floor_times)
+    rows = []
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        results = [run_once(nb, path.parent) for _ in range(runs)]
+        median = statistics.median(r[0] for r in results)
+        peak = max(r[1] for r in results)
+        rows.append({"notebook": path.relative_to(ROOT).as_posix(), "median_s": median,
+                     "ratio": median / floor, "peak_mb": peak, "budget_s": time_budget(path)})
+        print(f"  {rows[-1]['notebook']}: {median:.1f} s, {peak:.0f} MB", flush=True)
+    return rows, floor
+
+
+def _timed(action: Callable[[], object], repeats: int) -> tuple[float, float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    return statistics.median(times), p95
+
+
+def widget_actions(repeats: int) -> list[tuple[str, Callable[[], object]]]:
+    """Every widget action the bench times, as (name, a function that performs it once)."""
+    from helpers.widgets import AccumulationExplorer, LearningRateExplorer, TrainingStepExplorer
+
+    actions: list[tuple[str, Callable[[], object]]] = []
+    step = TrainingStepExplorer()
+    for phase in ("zero_grad", "forward", "loss", "backward", "step", "reset"):
+        actions.append((f"TrainingStepExplorer: {phase}", lambda p=phase: step.click(p)))
+    lr = LearningRateExplorer()
+    lr_values = [10 ** (-3 + 3 * i / (repeats - 1)) for i in range(repeats)]
+    lr_iter = iter(lr_values * 10)
+    actions.append(("LearningRateExplorer: learning-rate slider",
+                    lambda: setattr(lr.lr_slider, "value", next(lr_iter))))
+    steps_iter = iter(list(range(10, 10 + repeats)) * 10)
+    actions.append(("LearningRateExplorer: steps slider",
+                    lambda: setattr(lr.steps_slider, "value", next(steps_iter))))
+    choices = list(lr.optimizer_choice.options)
+    choice_iter = iter(choices * repeats * 10)
+    actions.append(("LearningRateExplorer: optimizer choice",
+                    lambda: setattr(lr.optimizer_choice, "value", next(choice_iter))))
+    acc = AccumulationExplorer()
+    k_iter = iter([1 + i % 16 for i in range(repeats * 10)])
+    actions.append(("AccumulationExplorer: micro-batches slider",
+                    lambda: setattr(acc.micro_batches_slider, "value", next(k_iter))))
+    for name in ("scale_toggle", "uneven_toggle", "batchnorm_toggle"):
+        control = getattr(acc, name)
+        actions.append((f"AccumulationExplorer: {name.replace('_', ' ')}",
+                        lambda c=control: setattr(c, "value", not c.value)))
+    return actions
+
+
+def bench_widgets(repeats: int) -> list[dict]:
+    """Median and 95th-percentile milliseconds of each widget action."""
+    rows = []
+    for name, action in widget_actions(repeats):
+        action()  # warm up: first figure, caches
+        median, p95 = _timed(action, repeats)
+        rows.append({"action": name, "median_ms": median, "p95_ms": p95})
+        print(f"  {name}: median {median:.1f} ms, p95 {p95:.1f} ms", flush=True)
+    return rows
+
+
+def machine() -> str:
+    """Cores, memory, CPU model and versions, in one line."""
+    import torch
+
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{os.cpu_count()} cores, {memory:.0f} GiB, {model}; Python {platform.python_version()}, "
+            f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+
+
+def mark(ok: bool) -> str:
+    """A check mark or a cross."""
+    return "✅" if ok else "❌ over budget"
+
+
+def report(nb_rows: list[dict], floor: float, widget_rows: list[dict], runs: int, repeats: int) -> str:
+    """Both tables as markdown."""
+    total = sum(r["median_s"] for r in nb_rows)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"- Date: {datetime.date.today().isoformat()}",
+        f"- Machine: {machine()}",
+        f"- Notebook runs: median of {runs} headless top-to-bottom runs, each in a fresh kernel "
+        "(kernel start included); peak memory is the kernel's maximum resident set size.",
+        f"- Floor (a notebook that only runs `{FLOOR_SOURCE}`): {floor:.2f} s",
+        "",
+        "## Notebooks",
+        "",
+        "| notebook | median (s) | × floor | budget (s) | time | kernel peak (MB) | memory |",
+        "|---|---:|---:|---:|---|---:|---|",
+    ]
+    for r in nb_rows:
+        lines.append(
+            f"| {r['notebook']} | {r['median_s']:.1f} | {r['ratio']:.1f} | {r['budget_s']:.0f} "
+            f"| {mark(r['median_s'] < r['budget_s'])} | {r['peak_mb']:.0f} "
+            f"| {mark(r['peak_mb'] < MEMORY_BUDGET_MB)} |"
+        )
+    lines += [
+        "",
+        f"Whole collection, one after another: {total:.1f} s (budget {COLLECTION_BUDGET_S} s) "
+        f"{mark(total < COLLECTION_BUDGET_S)}",
+        "",
+        "## Widget actions",
+        "",
+        f"Time from the action (a click, or setting a control's value exactly as a slider move "
+        f"does) to the finished update, redraw included, over {repeats} actions.",
+        "",
+        "| action | median (ms) | p95 (ms) | budget |",
+        "|---|---:|---:|---|",
+    ]
+    for r in widget_rows:
+        lines.append(f"| {r['action']} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} "
+                     f"| {mark(r['median_ms'] < WIDGET_BUDGET_MS)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark and write benchmarks/results.md."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per notebook (at least 3)")
+    parser.add_argument("--actions", type=int, default=20, help="actions per widget control (at least 20)")
+    parser.add_argument("notebooks", nargs="*", help="notebooks to time (default: all)")
+    args = parser.parse_args(argv)
+    paths = [Path(p).resolve() for p in args.notebooks] or (
+        sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        + sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    )
+    print(f"Timing {len(paths)} notebooks, {args.runs} runs each...", flush=True)
+    nb_rows, floor = bench_notebooks(paths, max(1, args.runs))
+    print(f"Timing widget actions, {args.actions} each...", flush=True)
+    widget_rows = bench_widgets(max(2, args.actions))
+    text = report(nb_rows, floor, widget_rows, args.runs, args.actions)
+    print()
+    print(text)
+    if not args.notebooks:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(text)
+        print(f"Written to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
