@@ -1,0 +1,72 @@
+"""Exercise checks for notebook 08 — borrowed models and freezing."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from helpers.checks import compare_number, exercise
+
+
+def _small_resnet() -> nn.Module:
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    return resnet18(weights=None, num_classes=5)
+
+
+@exercise("08.head_params", "a Linear(512, 37) head has 512 × 37 weights and 37 biases")
+def _head_params(answer):
+    if answer == 512 * 37:
+        return "that counts the weights only: the head has one bias per class too."
+    if answer == 512 * 1000 + 1000:
+        return "that is the original 1000-class head; the new one has 37 outputs."
+    return compare_number(answer, 512 * 37 + 37, name="the number of trainable parameters")
+
+
+@exercise("08.freeze", "every parameter frozen except those of fc")
+def _freeze(answer):
+    if not callable(answer):
+        return "answer with the function itself: freeze_all_but_head (no parentheses)."
+    model = _small_resnet()
+    try:
+        answer(model)
+    except Exception as error:
+        return f"your function raised {type(error).__name__}: {error}"
+    head = {id(p) for p in model.fc.parameters()}
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    if not trainable:
+        return (
+            "everything is frozen, the head too: unfreeze model.fc (model.fc.requires_grad_(True))."
+        )
+    if any(id(p) not in head for p in model.parameters() if p.requires_grad):
+        others = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in head]
+        return f"{len(others)} parameters outside fc still require grad (e.g. {others[0]}): freeze the whole model first."
+    if not all(p.requires_grad for p in model.fc.parameters()):
+        return "part of fc is frozen: both fc.weight and fc.bias should require grad."
+    return None
+
+
+@exercise("08.optimizer", "the optimizer holds exactly the trainable parameters")
+def _optimizer(answer):
+    if not callable(answer):
+        return "answer with the function itself: make_optimizer (no parentheses)."
+    model = _small_resnet()
+    model.requires_grad_(False)
+    model.layer4.requires_grad_(True)
+    model.fc.requires_grad_(True)
+    try:
+        optimizer = answer(model)
+    except Exception as error:
+        return f"your function raised {type(error).__name__}: {error}"
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        return f"your function returned {type(optimizer).__name__}; return the optimizer, e.g. torch.optim.SGD(...)."
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if any(not p.requires_grad for p in held):
+        return "the optimizer also holds frozen parameters: pass only those with p.requires_grad."
+    if {id(p) for p in held} != {id(p) for p in trainable}:
+        return "the optimizer misses some trainable parameters: filter model.parameters() on requires_grad."
+    if not isinstance(optimizer, torch.optim.SGD) or optimizer.param_groups[0]["lr"] != 0.01:
+        return "use torch.optim.SGD with lr=0.01."
+    return None
