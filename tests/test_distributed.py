@@ -1,4 +1,4 @@
-"""helpers.distributed and scripts/train_ddp.py: DDP on two CPU processes equals one process."""
+"""helpers.distributed and helpers/train_ddp.py (run by torchrun): DDP on two CPU processes equals one process."""
 
 from __future__ import annotations
 
@@ -97,7 +97,8 @@ def test_the_torchrun_script_trains_two_ranks():
         "torch.distributed.run",
         "--standalone",
         "--nproc_per_node=2",
-        str(ROOT / "scripts" / "train_ddp.py"),
+        "-m",
+        "helpers.train_ddp",
         "--steps",
         "2",
         "--accumulate",
