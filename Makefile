@@ -38,6 +38,15 @@ $(VENV)/.dev-installed: $(VENV)/.lab-installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
+# Colab has lagged on ipywidgets 7.7: a second venv that sees .venv's packages but puts
+# ipywidgets 7.7 first, so tests/test_ipywidgets7.py can drive every explorer under 7.7.
+IW7 := .venv-ipywidgets7
+$(IW7)/.installed: $(VENV)/.dev-installed
+	@test -x $(IW7)/bin/python || $(PYTHON) -m venv $(IW7)
+	$(IW7)/bin/python -m pip install --quiet --no-deps "ipywidgets==7.7.5" "ipython_genutils==0.2.0"
+	@$(PY) -c 'import site; print(site.getsitepackages()[0])' > "$$($(IW7)/bin/python -c 'import site; print(site.getsitepackages()[0])')/zz_looplab_main_venv.pth"
+	@touch $@
+
 venv: $(VENV)/.lab-installed
 dev-venv: $(VENV)/.dev-installed
 
@@ -59,7 +68,7 @@ format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix helpers tests tools notebooks
 	$(VENV)/bin/ruff format helpers tests tools notebooks
 
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed $(IW7)/.installed
 	@bash tools/ensure_chromium.sh
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest -n $(WORKERS) --dist loadscope \
