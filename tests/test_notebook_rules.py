@@ -65,6 +65,10 @@ def test_stored_outputs_come_from_a_clean_run(path):
         tags = cell.get("metadata", {}).get("tags", [])
         for output in cell.get("outputs", []):
             if output["output_type"] == "error":
+                found = MACHINE_DETAIL.search("\n".join(output.get("traceback", [])))
+                assert found is None, (
+                    f"machine path {found.group(0)!r} in a traceback: run `make execute`"
+                )
                 assert "raises-exception" in tags, (
                     f"an error in a cell not tagged raises-exception: {_source(cell)[:80]}"
                 )

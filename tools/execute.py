@@ -6,12 +6,24 @@ notebook's own folder, execution counts 1..n, no timing metadata, no stored widg
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+# Tracebacks of deliberate errors name files inside the installed packages; keep the part a
+# reader needs ("site-packages/torch/nn/modules/module.py") and drop this machine's prefix.
+MACHINE_PREFIX = re.compile(r"(?:/[\w.+-]+)+/(site-packages|dist-packages)/")
+REPO_PREFIX = re.compile(re.escape(str(Path(__file__).resolve().parents[1])) + "/")
+
+
+def without_machine_paths(text: str) -> str:
+    """Drop this machine's folders from a traceback line."""
+    return REPO_PREFIX.sub("", MACHINE_PREFIX.sub(r"\1/", text))
+
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -39,6 +51,9 @@ def execute(path: Path) -> float:
     seconds = time.perf_counter() - start
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = [without_machine_paths(line) for line in output["traceback"]]
     nb.metadata.pop("widgets", None)
     nbformat.validate(nb)
     nbformat.write(nb, path)
