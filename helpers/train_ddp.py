@@ -1,6 +1,8 @@
 """The training loop of notebook 12, as a script for torchrun: one process per rank.
 
-    torchrun --nproc_per_node=2 scripts/train_ddp.py --steps 20 --accumulate 2
+    torchrun --standalone --nproc_per_node=2 -m helpers.train_ddp --steps 20 --accumulate 2
+
+(or give the file's path, helpers/train_ddp.py, instead of -m helpers.train_ddp).
 
 On several machines, run the same command on each with --nnodes, --node_rank and
 --rdzv-endpoint=HOST:PORT of the first machine; the script itself does not change.
@@ -19,6 +21,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from helpers.distributed import make_problem, slice_for_rank
+
+__all__ = ["main"]
 
 
 def main(argv: list[str]) -> int:

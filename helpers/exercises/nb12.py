@@ -1,0 +1,71 @@
+"""Exercise checks for notebook 12 — from one process to many."""
+
+from __future__ import annotations
+
+import torch
+
+from helpers.checks import compare_number, compare_tensor, exercise
+
+G0 = torch.tensor([0.5, -1.0, 2.0])
+G1 = torch.tensor([1.5, 1.0, 0.0])
+
+
+@exercise("12.rounds", "with no_sync(), one all-reduce per optimizer step, however many ranks")
+def _rounds(answer):
+    if answer == 8:
+        return (
+            "8 is the count without no_sync() (one per backward); inside no_sync() nothing is sent."
+        )
+    if answer in (4, 32):
+        return (
+            "every rank takes part in the same all-reduce: the number of ranks does not add rounds."
+        )
+    return compare_number(answer, 1, name="the number of rounds")
+
+
+@exercise("12.average", "every rank holds the average of the ranks' gradients")
+def _average(answer):
+    if (
+        isinstance(answer, torch.Tensor)
+        and answer.shape == G0.shape
+        and torch.allclose(answer, G0 + G1)
+    ):
+        return "that is the sum; DDP divides the sum by the number of ranks, so every rank holds the mean."
+    if (
+        isinstance(answer, torch.Tensor)
+        and answer.shape == G0.shape
+        and (torch.equal(answer, G0) or torch.equal(answer, G1))
+    ):
+        return "that is one rank's local gradient; after the all-reduce every rank holds the same combined one."
+    return compare_tensor(answer, (G0 + G1) / 2, name="the gradient after the all-reduce")
+
+
+@exercise("12.shard", "each rank gets its own consecutive, equal slice")
+def _shard(answer):
+    if not callable(answer):
+        return "answer with the function itself: shard (no parentheses)."
+    batch = torch.arange(24).reshape(12, 2)
+    for world_size in (1, 2, 3, 4):
+        share = 12 // world_size
+        for rank in range(world_size):
+            try:
+                got = answer(batch, rank, world_size)
+            except Exception as error:
+                return f"shard(batch, {rank}, {world_size}) raised {type(error).__name__}: {error}"
+            expected = batch[rank * share : (rank + 1) * share]
+            if not isinstance(got, torch.Tensor):
+                return f"shard(batch, {rank}, {world_size}) returned {type(got).__name__}; return a slice of batch."
+            if got.shape[0] != share:
+                return (
+                    f"shard(batch, {rank}, {world_size}) has {got.shape[0]} rows; each of {world_size} "
+                    f"ranks should get 12 // {world_size} = {share}."
+                )
+            if (
+                torch.equal(got, batch[rank::world_size])
+                and world_size > 1
+                and not torch.equal(got, expected)
+            ):
+                return "you took every world_size-th row (strided); take one consecutive block per rank."
+            if not torch.equal(got, expected):
+                return f"shard(batch, {rank}, {world_size}) returned the wrong rows: rank r starts at row r * share."
+    return None
