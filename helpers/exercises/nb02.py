@@ -1,0 +1,186 @@
+"""Exercise checks for notebook 02 — The forward pass: y_hat = model(X)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from helpers.checks import compare_tensor, exercise
+
+__all__ = ["check_linear", "check_collapse", "check_predict"]
+
+
+def _not_a_function(answer: Any, name: str) -> str | None:
+    if callable(answer):
+        return None
+    return (
+        f"the answer should be your function `{name}` itself, but it is a "
+        f"{type(answer).__name__}. Pass the name without calling it: check(..., {name})."
+    )
+
+
+def _layers(sizes: list[int], seed: int) -> list[nn.Linear]:
+    """Linear layers sizes[0] -> sizes[1] -> ..., made without touching the learner's RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+
+
+def _randn(*shape: int, seed: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _close(a: Any, b: torch.Tensor) -> bool:
+    return (
+        isinstance(a, torch.Tensor)
+        and a.shape == b.shape
+        and torch.allclose(a.detach().double(), b.detach().double(), atol=1e-5, rtol=1e-4)
+    )
+
+
+@exercise("02.linear", "linear_by_hand computes X @ W.T + b, as nn.Linear does")
+def check_linear(answer: Callable[..., Any]) -> str | None:
+    """Call the learner's linear_by_hand(X, W, b) on a non-square and a square layer."""
+    hint = _not_a_function(answer, "linear_by_hand")
+    if hint:
+        return hint
+    for in_features, out_features in ((4, 3), (3, 3)):
+        X = _randn(5, in_features, seed=1)
+        W = _randn(out_features, in_features, seed=2)
+        b = _randn(out_features, seed=3)
+        try:
+            got = answer(X, W, b)
+        except RuntimeError as error:
+            if "shapes cannot be multiplied" in str(error):
+                return (
+                    f"your function failed for X of shape {tuple(X.shape)} and W of shape "
+                    f"{tuple(W.shape)}: {error}. W stores one row per output, so the product "
+                    "needs W transposed (W.T)."
+                )
+            raise
+        if got is None:
+            return "linear_by_hand returns None: replace the None after `return` with your code."
+        want = X @ W.T + b
+        if _close(got, want.T):
+            return (
+                "your result is transposed: it has one row per output instead of one row per "
+                "sample. Keep the batch first: X goes on the left of the product."
+            )
+        if _close(got, X @ W.T):
+            return "the values are missing the bias: add b (it broadcasts over the batch)."
+        if _close(got, X @ W.T - b):
+            return "the bias is subtracted; nn.Linear adds it: X @ W.T + b."
+        if in_features == out_features and _close(got, X @ W + b):
+            return "you multiplied by W, not by W.T: W stores one row per output feature."
+        hint = compare_tensor(got, want, name="linear_by_hand(X, W, b)")
+        if hint:
+            return f"{hint} (X {tuple(X.shape)}, W {tuple(W.shape)}, b {tuple(b.shape)})"
+    return None
+
+
+@exercise("02.collapse", "stacked linear layers fold into one weight W and bias b")
+def check_collapse(answer: Callable[..., Any]) -> str | None:
+    """Call the learner's collapse(layers) on stacks of two and three layers."""
+    hint = _not_a_function(answer, "collapse")
+    if hint:
+        return hint
+    for sizes, seed in (([2, 3, 3], 11), ([3, 4, 4, 2], 12)):
+        layers = _layers(sizes, seed)
+        with torch.no_grad():
+            W_want, b_want = torch.eye(sizes[0]), torch.zeros(sizes[0])
+            for layer in layers:
+                W_want, b_want = layer.weight @ W_want, layer.weight @ b_want + layer.bias
+        stack = f"{len(layers)} layers {' -> '.join(map(str, sizes))}"
+        try:
+            got = answer(list(layers))
+        except RuntimeError as error:
+            if "shapes cannot be multiplied" in str(error) or "must match the size" in str(error):
+                return (
+                    f"your function failed on {stack}: {error}. Each next layer's weight goes on "
+                    "the LEFT of what you have so far (W = W2 @ W1), and the bias so far must "
+                    "pass through that weight too (b = W2 @ b1 + b2)."
+                )
+            raise
+        if got is None:
+            return "collapse returns None: replace the None after `return` with your code (W, b)."
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return (
+                f"collapse should return a tuple (W, b) of two tensors, not a {type(got).__name__}."
+            )
+        W, b = got
+        if _close(W, W_want.T):
+            return (
+                f"W is transposed: nn.Linear stores it as (out_features, in_features), here "
+                f"{tuple(W_want.shape)}."
+            )
+        hint = compare_tensor(W, W_want, name=f"W for {stack}", check_dtype=False)
+        if hint:
+            return hint
+        if _close(b, layers[-1].bias):
+            return (
+                "b is just the last layer's bias: the earlier biases also pass through the later "
+                "weights (for two layers, b = W2 @ b1 + b2)."
+            )
+        if len(sizes) == 3 and _close(b, layers[0].bias + layers[1].bias):
+            return "b = b1 + b2 forgets that b1 passes through the second layer: b = W2 @ b1 + b2."
+        hint = compare_tensor(b, b_want, name=f"b for {stack}", check_dtype=False)
+        if hint:
+            return hint
+    return None
+
+
+@exercise("02.predict", "predictions through model(X) under torch.no_grad(), with no graph built")
+def check_predict(answer: Callable[..., Any]) -> str | None:
+    """Call the learner's predict(model, X) while watching hooks and saved tensors."""
+    hint = _not_a_function(answer, "predict")
+    if hint:
+        return hint
+    (hidden, out) = _layers([3, 8, 1], seed=21)
+    model = nn.Sequential(hidden, nn.ReLU(), out)
+    X = _randn(6, 3, seed=22)
+    with torch.no_grad():
+        want = model(X)
+    calls: list[int] = []
+    saved: list[torch.Tensor] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t)
+        return t
+
+    handle = model.register_forward_hook(lambda module, inputs, output: calls.append(1))
+    grad_was_on = torch.is_grad_enabled()
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            got = answer(model, X)
+        grad_left_on = torch.is_grad_enabled()
+    finally:
+        handle.remove()
+        torch.set_grad_enabled(grad_was_on)
+    if got is None:
+        return "predict returns None: replace the None after `return` with your code."
+    if not calls:
+        return (
+            "the model's forward hooks never ran: you called model.forward(X) (or skipped the "
+            "module). Call model(X), so that hooks run."
+        )
+    if grad_was_on and not grad_left_on:
+        return (
+            "gradient recording is still switched off after your function returned: use "
+            "`with torch.no_grad():` around the call, so it switches back on by itself."
+        )
+    if isinstance(got, torch.Tensor) and (got.requires_grad or got.grad_fn is not None):
+        return (
+            f"your predictions still carry a graph (grad_fn={type(got.grad_fn).__name__}): "
+            "run the model inside `with torch.no_grad():`."
+        )
+    if saved:
+        return (
+            "a graph was recorded and then cut off (did you use .detach()?): the work and memory "
+            "were already spent. Run the model inside `with torch.no_grad():` so none is built."
+        )
+    if len(calls) > 1:
+        return f"your function ran the model {len(calls)} times; once is enough."
+    return compare_tensor(got, want, name="predict(model, X)")
