@@ -67,7 +67,8 @@ def colab_cell_source() -> str:
         "\n"
         '    if importlib.util.find_spec("helpers") is None:\n'
         f'        package = "loop-lab @ git+https://github.com/{owner}/{name}@{BRANCH}"\n'
-        '        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", package], check=True)\n'
+        "        pip = [sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"--no-deps\", package]\n"
+        "        subprocess.run(pip, check=True)\n"
         "        importlib.invalidate_caches()"
     )
 
