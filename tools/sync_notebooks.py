@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE_LINE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)\s*$", re.M)
 CELL_MARK = "# Colab only:"
+BINDER_START = "<!-- binder:start -->"
+BINDER_END = "<!-- binder:end -->"
 TABLE_START = "<!-- notebooks:start -->"
 TABLE_END = "<!-- notebooks:end -->"
 BRANCH = "main"
@@ -53,6 +55,16 @@ def badge(notebook: Path) -> str:
     return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook)})"
 
 
+def binder_badge() -> str:
+    """The markdown of the Binder badge that opens notebook 00 in JupyterLab."""
+    owner, name = repository()
+    url = (
+        f"https://mybinder.org/v2/gh/{owner}/{name}/{BRANCH}"
+        "?urlpath=lab/tree/notebooks/00_setup_check.ipynb"
+    )
+    return f"[![Binder](https://mybinder.org/badge_logo.svg)]({url})"
+
+
 def colab_cell_source() -> str:
     """The source of the first code cell: fetch the helper package in Colab, else do nothing."""
     owner, name = repository()
@@ -67,7 +79,7 @@ def colab_cell_source() -> str:
         "\n"
         '    if importlib.util.find_spec("helpers") is None:\n'
         f'        package = "loop-lab @ git+https://github.com/{owner}/{name}@{BRANCH}"\n'
-        "        pip = [sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"--no-deps\", package]\n"
+        '        pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", package]\n'
         "        subprocess.run(pip, check=True)\n"
         "        importlib.invalidate_caches()"
     )
@@ -126,12 +138,19 @@ def readme_table() -> str:
     return "\n".join(rows)
 
 
-def synced_readme(text: str) -> str:
-    """Return the README text with its notebook table regenerated."""
-    pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.S)
+def _replace_between(text: str, start: str, end: str, new: str) -> str:
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise ValueError(f"README.md needs the markers {TABLE_START} and {TABLE_END}")
-    return pattern.sub(lambda _: readme_table(), text)
+        raise ValueError(f"README.md needs the markers {start} and {end}")
+    return pattern.sub(lambda _: new, text)
+
+
+def synced_readme(text: str) -> str:
+    """Return the README text with its Binder badge and notebook table regenerated."""
+    text = _replace_between(
+        text, BINDER_START, BINDER_END, f"{BINDER_START}{binder_badge()}{BINDER_END}"
+    )
+    return _replace_between(text, TABLE_START, TABLE_END, readme_table())
 
 
 def main(argv: list[str]) -> int:
