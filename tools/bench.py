@@ -43,8 +43,13 @@ def run_once(nb: nbformat.NotebookNode, cwd: Path) -> tuple[float, float]:
     """Execute a copy of `nb` in a fresh kernel; return (seconds, kernel peak memory in MB)."""
     copy = nbformat.from_dict(nb)
     copy.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
-    client = NotebookClient(copy, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd)}}, record_timing=False)
+    client = NotebookClient(
+        copy,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd)}},
+        record_timing=False,
+    )
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
@@ -56,7 +61,11 @@ def run_once(nb: nbformat.NotebookNode, cwd: Path) -> tuple[float, float]:
 def floor_notebook() -> nbformat.NotebookNode:
     """A notebook that only imports torch: the floor every notebook stands on."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FLOOR_SOURCE)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb
 
 
@@ -70,8 +79,15 @@ def bench_notebooks(paths: list[Path], runs: int) -> tuple[list[dict], float]:
         results = [run_once(nb, path.parent) for _ in range(runs)]
         median = statistics.median(r[0] for r in results)
         peak = max(r[1] for r in results)
-        rows.append({"notebook": path.relative_to(ROOT).as_posix(), "median_s": median,
-                     "ratio": median / floor, "peak_mb": peak, "budget_s": time_budget(path)})
+        rows.append(
+            {
+                "notebook": path.relative_to(ROOT).as_posix(),
+                "median_s": median,
+                "ratio": median / floor,
+                "peak_mb": peak,
+                "budget_s": time_budget(path),
+            }
+        )
         print(f"  {rows[-1]['notebook']}: {median:.1f} s, {peak:.0f} MB", flush=True)
     return rows, floor
 
@@ -98,23 +114,50 @@ def widget_actions(repeats: int) -> list[tuple[str, Callable[[], object]]]:
     lr = LearningRateExplorer()
     lr_values = [10 ** (-3 + 3 * i / (repeats - 1)) for i in range(repeats)]
     lr_iter = iter(lr_values * 10)
-    actions.append(("LearningRateExplorer: learning-rate slider",
-                    lambda: setattr(lr.lr_slider, "value", next(lr_iter))))
+    actions.append(
+        (
+            "LearningRateExplorer: learning-rate slider",
+            lambda: setattr(lr.lr_slider, "value", next(lr_iter)),
+        )
+    )
     steps_iter = iter(list(range(10, 10 + repeats)) * 10)
-    actions.append(("LearningRateExplorer: steps slider",
-                    lambda: setattr(lr.steps_slider, "value", next(steps_iter))))
+    actions.append(
+        (
+            "LearningRateExplorer: steps slider",
+            lambda: setattr(lr.steps_slider, "value", next(steps_iter)),
+        )
+    )
     choices = list(lr.optimizer_choice.options)
     choice_iter = iter(choices * repeats * 10)
-    actions.append(("LearningRateExplorer: optimizer choice",
-                    lambda: setattr(lr.optimizer_choice, "value", next(choice_iter))))
+    actions.append(
+        (
+            "LearningRateExplorer: optimizer choice",
+            lambda: setattr(lr.optimizer_choice, "value", next(choice_iter)),
+        )
+    )
     acc = AccumulationExplorer()
     k_iter = iter([1 + i % 16 for i in range(repeats * 10)])
-    actions.append(("AccumulationExplorer: micro-batches slider",
-                    lambda: setattr(acc.micro_batches_slider, "value", next(k_iter))))
-    for name in ("scale_toggle", "uneven_toggle", "batchnorm_toggle"):
+    actions.append(
+        (
+            "AccumulationExplorer: micro-batches slider",
+            lambda: setattr(acc.micro_batches_slider, "value", next(k_iter)),
+        )
+    )
+    scales = iter(["off", "share", "1/K"] * repeats * 10)
+    actions.append(
+        (
+            "AccumulationExplorer: scale choice",
+            lambda: setattr(acc.scale_toggle, "value", next(scales)),
+        )
+    )
+    for name in ("uneven_toggle", "batchnorm_toggle"):
         control = getattr(acc, name)
-        actions.append((f"AccumulationExplorer: {name.replace('_', ' ')}",
-                        lambda c=control: setattr(c, "value", not c.value)))
+        actions.append(
+            (
+                f"AccumulationExplorer: {name.replace('_', ' ')}",
+                lambda c=control: setattr(c, "value", not c.value),
+            )
+        )
     return actions
 
 
@@ -142,8 +185,10 @@ def machine() -> str:
     except OSError:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{os.cpu_count()} cores, {memory:.0f} GiB, {model}; Python {platform.python_version()}, "
-            f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    return (
+        f"{os.cpu_count()} cores, {memory:.0f} GiB, {model}; Python {platform.python_version()}, "
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}"
+    )
 
 
 def mark(ok: bool) -> str:
@@ -151,7 +196,9 @@ def mark(ok: bool) -> str:
     return "✅" if ok else "❌ over budget"
 
 
-def report(nb_rows: list[dict], floor: float, widget_rows: list[dict], runs: int, repeats: int) -> str:
+def report(
+    nb_rows: list[dict], floor: float, widget_rows: list[dict], runs: int, repeats: int
+) -> str:
     """Both tables as markdown."""
     total = sum(r["median_s"] for r in nb_rows)
     lines = [
@@ -188,8 +235,10 @@ def report(nb_rows: list[dict], floor: float, widget_rows: list[dict], runs: int
         "|---|---:|---:|---|",
     ]
     for r in widget_rows:
-        lines.append(f"| {r['action']} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} "
-                     f"| {mark(r['median_ms'] < WIDGET_BUDGET_MS)} |")
+        lines.append(
+            f"| {r['action']} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} "
+            f"| {mark(r['median_ms'] < WIDGET_BUDGET_MS)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -197,7 +246,9 @@ def main(argv: list[str]) -> int:
     """Run the benchmark and write benchmarks/results.md."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per notebook (at least 3)")
-    parser.add_argument("--actions", type=int, default=20, help="actions per widget control (at least 20)")
+    parser.add_argument(
+        "--actions", type=int, default=20, help="actions per widget control (at least 20)"
+    )
     parser.add_argument("notebooks", nargs="*", help="notebooks to time (default: all)")
     args = parser.parse_args(argv)
     paths = [Path(p).resolve() for p in args.notebooks] or (
