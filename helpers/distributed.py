@@ -134,6 +134,10 @@ def _worker(rank: int, world_size: int, port: int, options: dict[str, Any], resu
     except BaseException as error:  # report every failure to the parent, which stops the rest
         results.put(("error", rank, f"{type(error).__name__}: {error}"))
     finally:
+        # Everything the parent needs has been sent. Shutting gloo down can print C++ noise
+        # ("terminate called ...") straight to file descriptor 2, which a notebook would show:
+        # silence it for the last few lines of the process.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
 

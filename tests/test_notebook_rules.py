@@ -15,7 +15,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*_solutions.ipynb"))
 ALL = NOTEBOOKS + SOLUTIONS
 MACHINE_DETAIL = re.compile(
-    r"(/tmp/|/root/|/home/|/work/|site-packages|0x[0-9a-f]{6,}|\d+(\.\d+)? ?(ms|µs)\b|it/s)"
+    r"(/tmp/|/root/|/home/|/work/|/usr/|/opt/|/[\w.-]+/site-packages|0x[0-9a-f]{6,}|\d+(\.\d+)? ?(ms|µs)\b|it/s)"
 )
 CHECK_CALL = re.compile(r"""check\(\s*["']([^"']+)["']""")
 
@@ -128,6 +128,10 @@ def test_two_to_four_exercises_each_checked_and_solved(path):
             assert "❌ Not yet" in _text_outputs(cell), "an unfilled exercise prints its hint"
     solutions = ROOT / "notebooks" / "solutions" / f"{path.stem}_solutions.ipynb"
     assert solutions.exists(), f"missing {solutions.relative_to(ROOT)}"
+    exercises = [_source(c) for c in nb["cells"] if _source(c).startswith("## Exercises")]
+    assert exercises and f"(solutions/{solutions.name})" in exercises[0], (
+        "link the solutions under ## Exercises"
+    )
     solved = _load(solutions)
     solved_ids = [m for c in _code_cells(solved) for m in CHECK_CALL.findall(_source(c))]
     assert sorted(solved_ids) == sorted(ids), "the solutions solve every exercise once"
