@@ -25,6 +25,8 @@ __all__ = [
     "compare_tensor",
     "compare_number",
     "missing",
+    "expect_function",
+    "first_line",
 ]
 
 Checker = Callable[[Any], "str | None"]
@@ -100,7 +102,7 @@ def grade(exercise_id: str, answer: Any) -> Feedback:
             hint = checker(answer)
         except Exception as error:  # the learner's object misbehaved inside the checker
             hint = (
-                f"checking your answer raised {type(error).__name__}: {_short(error)}. "
+                f"checking your answer raised {type(error).__name__}: {first_line(error)}. "
                 "Look at what your cell returns and compare it with what the exercise asks for."
             )
     if hint is None:
@@ -127,7 +129,18 @@ def missing(answer: Any) -> str | None:
     return None
 
 
-def _short(error: BaseException, limit: int = 160) -> str:
+def expect_function(answer: Any, name: str) -> str | None:
+    """Return a hint when an answer that should be a function is not callable, else None."""
+    if callable(answer):
+        return None
+    return (
+        f"the answer should be your function `{name}` itself, not the result of calling it: "
+        f"pass `{name}` with no parentheses. Got a {type(answer).__name__}."
+    )
+
+
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message, cut to `limit` characters."""
     try:
         text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     except Exception:

@@ -138,7 +138,7 @@ def test_slope_right_answers_pass():
     ("answer", "phrase"),
     [
         (None, "still None"),
-        (slope(torch.tensor(SLOPE_POINTS, requires_grad=True)), "your function itself"),
+        (slope(torch.tensor(SLOPE_POINTS, requires_grad=True)), "itself, not the result of calling it"),
         (slope_unfilled, "returned None"),
         (slope_tuple, "Return its first element, [0]"),
         (slope_backward, "filled x.grad"),
@@ -217,7 +217,7 @@ def test_double_backward_right_answers_pass():
     ("answer", "phrase"),
     [
         (None, "still None"),
-        (3, "your function itself"),
+        (3, "itself, not the result of calling it"),
         (accumulate_buggy, "graph a second time"),
         (accumulate_once, "one backward pass's worth"),
         (accumulate_twice, "two backward passes' worth"),

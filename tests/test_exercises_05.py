@@ -93,7 +93,7 @@ def test_sgd_step_with_add_and_alpha_passes():
     ("answer", "phrase"),
     [
         (None, "still None"),
-        (3.0, "your function itself"),
+        (3.0, "itself, not the result of calling it"),
         (sgd_step_no_grad_missing, "with torch.no_grad():"),
         (sgd_step_rebinds, "did not change"),
         (sgd_step_without_lr, "multiply the gradient by lr"),

@@ -113,7 +113,7 @@ def test_share_weights_right(answer):
         (share_weights_raises, "raised TypeError"),
         (share_weights_unfilled, "returned None"),
         (share_weights_strings, "holds a str"),
-        ([0.32, 0.32, 0.32, 0.04], "your function itself"),
+        ([0.32, 0.32, 0.32, 0.04], "itself, not the result of calling it"),
     ],
 )
 def test_share_weights_mistakes_get_their_hints(answer, phrase):
@@ -263,7 +263,7 @@ def test_accumulate_right(answer):
         (accumulate_does_nothing, "never ran the model"),
         (accumulate_raises, "raised RuntimeError"),
         (accumulate_mse_always, "call the loss_fn you are given"),
-        ("accumulate", "your function itself"),
+        ("accumulate", "itself, not the result of calling it"),
     ],
 )
 def test_accumulate_mistakes_get_their_hints(answer, phrase):

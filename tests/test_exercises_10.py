@@ -122,7 +122,7 @@ def test_broadcast_right(answer):
         (lambda p, t: None, "returned None"),
         (lambda p, t: "loss", "returned a str"),
         (lambda p: p, "raised TypeError"),
-        (3.5, "your function itself"),
+        (3.5, "itself, not the result of calling it"),
     ],
 )
 def test_broadcast_mistakes(answer, phrase):
@@ -200,4 +200,4 @@ def test_fix_step_one_problem_left():
 def test_fix_step_not_a_function(answer):
     feedback = grade("10.fix_step", answer)
     assert not feedback.ok
-    assert "still None" in feedback.message or "your function itself" in feedback.message
+    assert "still None" in feedback.message or "itself, not the result of calling it" in feedback.message

@@ -143,7 +143,7 @@ def test_fit_line_right(answer):
         (fit_line_none, "returned None"),
         (fit_line_three, "returned 3 things"),
         (fit_line_vector, "a tensor of shape (2,)"),
-        ((torch.tensor(2.5), torch.tensor(-1.0)), "your function itself"),
+        ((torch.tensor(2.5), torch.tensor(-1.0)), "itself, not the result of calling it"),
     ],
 )
 def test_fit_line_mistakes_get_their_hints(answer, phrase):
@@ -438,7 +438,7 @@ def test_per_sample_right(answer):
         (per_sample_grads_mse_only, "values differ"),
         (per_sample_grads_steps, "changed the model's weights"),
         (lambda model, loss_fn, X, y: None, "returned None"),
-        (3, "your function itself"),
+        (3, "itself, not the result of calling it"),
     ],
 )
 @pytest.mark.filterwarnings("ignore:Using a target size")  # the MSE-only answer's own warning

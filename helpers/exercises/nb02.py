@@ -8,18 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.checks import compare_tensor, exercise
+from helpers.checks import compare_tensor, exercise, expect_function
 
 __all__ = ["check_linear", "check_collapse", "check_predict"]
-
-
-def _not_a_function(answer: Any, name: str) -> str | None:
-    if callable(answer):
-        return None
-    return (
-        f"the answer should be your function `{name}` itself, but it is a "
-        f"{type(answer).__name__}. Pass the name without calling it: check(..., {name})."
-    )
 
 
 def _layers(sizes: list[int], seed: int) -> list[nn.Linear]:
@@ -44,7 +35,7 @@ def _close(a: Any, b: torch.Tensor) -> bool:
 @exercise("02.linear", "linear_by_hand computes X @ W.T + b, as nn.Linear does")
 def check_linear(answer: Callable[..., Any]) -> str | None:
     """Call the learner's linear_by_hand(X, W, b) on a non-square and a square layer."""
-    hint = _not_a_function(answer, "linear_by_hand")
+    hint = expect_function(answer, "linear_by_hand")
     if hint:
         return hint
     for in_features, out_features in ((4, 3), (3, 3)):
@@ -84,7 +75,7 @@ def check_linear(answer: Callable[..., Any]) -> str | None:
 @exercise("02.collapse", "stacked linear layers fold into one weight W and bias b")
 def check_collapse(answer: Callable[..., Any]) -> str | None:
     """Call the learner's collapse(layers) on stacks of two and three layers."""
-    hint = _not_a_function(answer, "collapse")
+    hint = expect_function(answer, "collapse")
     if hint:
         return hint
     for sizes, seed in (([2, 3, 3], 11), ([3, 4, 4, 2], 12)):
@@ -135,7 +126,7 @@ def check_collapse(answer: Callable[..., Any]) -> str | None:
 @exercise("02.predict", "predictions through model(X) under torch.no_grad(), with no graph built")
 def check_predict(answer: Callable[..., Any]) -> str | None:
     """Call the learner's predict(model, X) while watching hooks and saved tensors."""
-    hint = _not_a_function(answer, "predict")
+    hint = expect_function(answer, "predict")
     if hint:
         return hint
     (hidden, out) = _layers([3, 8, 1], seed=21)

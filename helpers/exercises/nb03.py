@@ -10,18 +10,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from helpers.checks import compare_number, exercise
+from helpers.checks import compare_number, exercise, expect_function
 
 __all__ = ["check_mse", "check_cross_entropy", "check_fix_shapes"]
-
-
-def _not_a_function(answer: Any, name: str) -> str | None:
-    if callable(answer):
-        return None
-    return (
-        f"the answer should be your function `{name}` itself, but it is a "
-        f"{type(answer).__name__}. Pass the name without calling it: check(..., {name})."
-    )
 
 
 def _randn(*shape: int, seed: int, scale: float = 1.0) -> torch.Tensor:
@@ -61,7 +52,7 @@ def _scalar_loss_hint(got: Any, name: str) -> str | None:
 @exercise("03.mse", "mse(pred, target) is the mean of the squared differences, in the graph")
 def check_mse(answer: Callable[..., Any]) -> str | None:
     """Call the learner's mse(pred, target) on a 1-D and a 2-D pair and compare with F.mse_loss."""
-    hint = _not_a_function(answer, "mse")
+    hint = expect_function(answer, "mse")
     if hint:
         return hint
     for shape, seed in (((6,), 31), ((4, 3), 32)):
@@ -114,7 +105,7 @@ def _ce_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 @exercise("03.cross_entropy", "cross_entropy(logits, targets) equals F.cross_entropy, stably")
 def check_cross_entropy(answer: Callable[..., Any]) -> str | None:
     """Call the learner's cross_entropy on ordinary logits and on logits far apart."""
-    hint = _not_a_function(answer, "cross_entropy")
+    hint = expect_function(answer, "cross_entropy")
     if hint:
         return hint
     for case, (logits_data, targets) in enumerate(_ce_cases()):
@@ -176,7 +167,7 @@ def check_cross_entropy(answer: Callable[..., Any]) -> str | None:
 @exercise("03.fix_shapes", "fixed_mse(pred, target) matches the shapes before taking the MSE")
 def check_fix_shapes(answer: Callable[..., Any]) -> str | None:
     """Call the learner's fixed_mse with pred (N, 1) and target (N,), also for N = 1."""
-    hint = _not_a_function(answer, "fixed_mse")
+    hint = expect_function(answer, "fixed_mse")
     if hint:
         return hint
     for n, seed in ((7, 51), (1, 52)):

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from helpers.checks import compare_number, compare_tensor, exercise
+from helpers.checks import compare_number, compare_tensor, exercise, expect_function, first_line
 
 __all__ = [
     "regression_data",
@@ -38,20 +38,6 @@ def _gradients(*, with_bias: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     residual = X @ w + (b if with_bias else 0.0) - y
     n = X.shape[0]
     return 2 / n * X.T @ residual, 2 / n * residual.sum()
-
-
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return text if len(text) <= 160 else text[:159] + "…"
-
-
-def _not_a_function(answer: Any, name: str) -> str | None:
-    if callable(answer):
-        return None
-    return (
-        f"the answer should be your function itself: write `answer = {name}` "
-        f"(no parentheses), not the result of calling it. Got a {type(answer).__name__}."
-    )
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -181,7 +167,7 @@ def _f(x: torch.Tensor) -> torch.Tensor:
 @exercise("04.slope", "slope(x) returns df/dx with torch.autograd.grad and leaves x.grad alone")
 def check_slope(answer: Any) -> str | None:
     """Call the learner's slope(x) on fresh points and compare with 3x² − 2."""
-    hint = _not_a_function(answer, "slope")
+    hint = expect_function(answer, "slope")
     if hint:
         return hint
     x = torch.tensor(SLOPE_POINTS, requires_grad=True)
@@ -192,10 +178,10 @@ def check_slope(answer: Any) -> str | None:
         message = str(error)
         if "does not require grad" in message or "One of the differentiated Tensors" in message:
             return (
-                f"slope(x) raised {type(error).__name__}: {_short(error)}. Differentiate "
+                f"slope(x) raised {type(error).__name__}: {first_line(error)}. Differentiate "
                 "with respect to the x your function was given; don't detach it or make a new one."
             )
-        return f"slope(x) raised {type(error).__name__}: {_short(error)}."
+        return f"slope(x) raised {type(error).__name__}: {first_line(error)}."
     if x.grad is not None:
         return (
             "slope(x) filled x.grad: that is what y.backward() does. Use torch.autograd.grad(y, x), "
@@ -230,7 +216,7 @@ def _buggy_hint(error: BaseException) -> str:
             "saved. Which line builds that graph, and how often does it run? Each backward() "
             "needs a graph of its own."
         )
-    return f"accumulate_three(w) raised {type(error).__name__}: {_short(error)}."
+    return f"accumulate_three(w) raised {type(error).__name__}: {first_line(error)}."
 
 
 @exercise(
@@ -238,7 +224,7 @@ def _buggy_hint(error: BaseException) -> str:
 )
 def check_double_backward(answer: Any) -> str | None:
     """Call the learner's accumulate_three(w) on a fresh w and compare w.grad with 3 · dL/dw."""
-    hint = _not_a_function(answer, "accumulate_three")
+    hint = expect_function(answer, "accumulate_three")
     if hint:
         return hint
     _, _, w0, _ = regression_data()

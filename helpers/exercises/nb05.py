@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from helpers.checks import compare_number, exercise
+from helpers.checks import compare_number, exercise, expect_function, first_line
 
 __all__ = [
     "MOMENTUM_PROBLEM",
@@ -44,11 +44,6 @@ def _fill_gradients(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float
     return loss.item()
 
 
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return text if len(text) <= 160 else text[:159] + "…"
-
-
 def _error_hint(what: str, error: BaseException) -> str:
     message = str(error)
     if "leaf Variable that requires grad" in message and "in-place" in message:
@@ -57,16 +52,7 @@ def _error_hint(what: str, error: BaseException) -> str:
             "operation'. Put the update inside `with torch.no_grad():` so autograd does not "
             "record it."
         )
-    return f"{what} raised {type(error).__name__}: {_short(error)}."
-
-
-def _not_a_function(answer: Any, name: str) -> str | None:
-    if callable(answer):
-        return None
-    return (
-        f"the answer should be your function itself: write `answer = {name}` "
-        f"(no parentheses), not the result of calling it. Got a {type(answer).__name__}."
-    )
+    return f"{what} raised {type(error).__name__}: {first_line(error)}."
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -107,7 +93,7 @@ def _update_hint(delta: torch.Tensor, grad: torch.Tensor, lr: float) -> str | No
 )
 def check_sgd_step(answer: Any) -> str | None:
     """Call the learner's sgd_step on a fresh model and compare with torch.optim.SGD."""
-    hint = _not_a_function(answer, "sgd_step")
+    hint = expect_function(answer, "sgd_step")
     if hint:
         return hint
     model, X, y = _probe()
@@ -173,7 +159,7 @@ STEPS = 3
 )
 def check_train_step(answer: Any) -> str | None:
     """Run the learner's train_step three times on a fresh model; compare with torch.optim.SGD."""
-    hint = _not_a_function(answer, "train_step")
+    hint = expect_function(answer, "train_step")
     if hint:
         return hint
     model, X, y = _probe()

@@ -17,23 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.checks import compare_tensor, exercise
+from helpers.checks import compare_tensor, exercise, expect_function, first_line
 
 __all__ = ["check_zero_grad_place", "check_share_weights", "check_accumulate"]
-
-
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return text if len(text) <= 160 else text[:159] + "…"
-
-
-def _not_a_function(answer: Any, name: str) -> str | None:
-    if callable(answer):
-        return None
-    return (
-        f"the answer should be your function itself: write `answer = {name}` "
-        f"(no parentheses), not the result of calling it. Got a {type(answer).__name__}."
-    )
 
 
 # --- 06.zero_grad_place ----------------------------------------------------------------------
@@ -100,7 +86,7 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 )
 def check_share_weights(answer: Any) -> str | None:
     """Call share_weights on several splits and compare with n_i / N."""
-    hint = _not_a_function(answer, "share_weights")
+    hint = expect_function(answer, "share_weights")
     if hint:
         return hint
     first: torch.Tensor | None = None
@@ -109,7 +95,7 @@ def check_share_weights(answer: Any) -> str | None:
         try:
             result = answer(list(sizes))
         except Exception as error:
-            return f"{call} raised {type(error).__name__}: {_short(error)}."
+            return f"{call} raised {type(error).__name__}: {first_line(error)}."
         got = _as_weights(result)
         if isinstance(got, str):
             return f"{call} {got}"
@@ -303,7 +289,7 @@ def _run_accumulate(answer: Callable, n: int, K: int, kind: str, where: str) -> 
     try:
         answer(model, loss_fn, X.clone(), y.clone(), K)
     except Exception as error:
-        return f"{call} raised {type(error).__name__}: {_short(error)}."
+        return f"{call} raised {type(error).__name__}: {first_line(error)}."
     finally:
         handle.remove()
     if any(a is not b for a, b in zip(model.parameters(), params, strict=False)):
@@ -378,7 +364,7 @@ def _run_accumulate(answer: Callable, n: int, K: int, kind: str, where: str) -> 
 )
 def check_accumulate(answer: Any) -> str | None:
     """Run the learner's accumulate on an even and an uneven split; compare with the full batch."""
-    hint = _not_a_function(answer, "accumulate")
+    hint = expect_function(answer, "accumulate")
     if hint:
         return hint
     for n, K, kind, where in ACCUMULATE_CASES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from helpers.checks import compare_number, exercise
+from helpers.checks import compare_number, exercise, expect_function
 
 
 def _small_resnet() -> nn.Module:
@@ -26,8 +26,9 @@ def _head_params(answer):
 
 @exercise("08.freeze", "every parameter frozen except those of fc")
 def _freeze(answer):
-    if not callable(answer):
-        return "answer with the function itself: freeze_all_but_head (no parentheses)."
+    hint = expect_function(answer, "freeze_all_but_head")
+    if hint:
+        return hint
     model = _small_resnet()
     try:
         answer(model)
@@ -49,8 +50,9 @@ def _freeze(answer):
 
 @exercise("08.optimizer", "the optimizer holds exactly the trainable parameters")
 def _optimizer(answer):
-    if not callable(answer):
-        return "answer with the function itself: make_optimizer (no parentheses)."
+    hint = expect_function(answer, "make_optimizer")
+    if hint:
+        return hint
     model = _small_resnet()
     model.requires_grad_(False)
     model.layer4.requires_grad_(True)

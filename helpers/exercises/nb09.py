@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from helpers.checks import exercise
+from helpers.checks import exercise, expect_function
 
 NEEDED = {"model", "optimizer", "epoch", "rng"}
 WHY = {
@@ -50,8 +50,9 @@ def _call_quietly(function, *args):
 
 @exercise("09.atomic_save", "the old file survives a crash, and no temporary file is left behind")
 def _atomic_save(answer):
-    if not callable(answer):
-        return "answer with the function itself: atomic_save (no parentheses)."
+    hint = expect_function(answer, "atomic_save")
+    if hint:
+        return hint
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "ckpt.pt"
         _, error = _call_quietly(answer, {"w": torch.ones(3)}, target)
@@ -102,8 +103,9 @@ def _atomic_save(answer):
 
 @exercise("09.resume", "model and optimizer restored, and the next epoch returned")
 def _resume(answer):
-    if not callable(answer):
-        return "answer with the function itself: resume (no parentheses)."
+    hint = expect_function(answer, "resume")
+    if hint:
+        return hint
     torch.manual_seed(0)
     model = nn.Linear(3, 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)

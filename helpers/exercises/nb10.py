@@ -13,24 +13,10 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from helpers.checks import compare_number, exercise
+from helpers.checks import compare_number, exercise, expect_function, first_line
 from helpers.doctor import diagnose_step
 
 __all__ = ["check_which_bug", "check_broadcast", "check_fix_step"]
-
-
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return text if len(text) <= 160 else text[:159] + "…"
-
-
-def _not_a_function(answer: Any, name: str) -> str | None:
-    if callable(answer):
-        return None
-    return (
-        f"the answer should be your function itself: write `answer = {name}` "
-        f"(no parentheses), not the result of calling it. Got a {type(answer).__name__}."
-    )
 
 
 # --- 10.which_bug ----------------------------------------------------------------------------
@@ -152,7 +138,7 @@ def _broadcast_case(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 @exercise("10.broadcast", "fixed_mse lines the shapes up before the mean squared error")
 def check_broadcast(answer: Any) -> str | None:
     """Call fixed_mse(prediction (N, 1), targets (N,)) and compare with the right MSE."""
-    hint = _not_a_function(answer, "fixed_mse")
+    hint = expect_function(answer, "fixed_mse")
     if hint:
         return hint
     for n in BROADCAST_SIZES:
@@ -164,7 +150,7 @@ def check_broadcast(answer: Any) -> str | None:
             try:
                 got = answer(prediction, targets.clone())
             except Exception as error:
-                return f"{call} raised {type(error).__name__}: {_short(error)}."
+                return f"{call} raised {type(error).__name__}: {first_line(error)}."
         if got is None:
             return f"{call} returned None: end the function with `return` and the loss."
         if any("target size" in str(w.message) for w in caught):
@@ -222,7 +208,7 @@ def check_broadcast(answer: Any) -> str | None:
 @exercise("10.fix_step", "the loop doctor finds nothing wrong with your train_step")
 def check_fix_step(answer: Any) -> str | None:
     """Run the loop doctor on the learner's train_step; its findings are the hints."""
-    hint = _not_a_function(answer, "train_step")
+    hint = expect_function(answer, "train_step")
     if hint:
         return hint
     findings = diagnose_step(answer)

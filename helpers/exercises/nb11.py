@@ -19,23 +19,9 @@ import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from helpers.checks import compare_tensor, exercise
+from helpers.checks import compare_tensor, exercise, expect_function, first_line
 
 __all__ = ["check_fit_line", "check_lbfgs_closure", "check_per_sample_grads"]
-
-
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return text if len(text) <= 160 else text[:159] + "…"
-
-
-def _not_a_function(answer: Any, name: str) -> str | None:
-    if callable(answer):
-        return None
-    return (
-        f"the answer should be your function itself: write `answer = {name}` "
-        f"(no parentheses), not the result of calling it. Got a {type(answer).__name__}."
-    )
 
 
 # --- 11.fit_line -----------------------------------------------------------------------------
@@ -179,7 +165,7 @@ def _diagnose_line(
 @exercise("11.fit_line", "the four calls fit a line, and agree with torch.linalg.lstsq")
 def check_fit_line(answer: Any) -> str | None:
     """Call fit_line(x, y) on two lines of the checker's own and compare with lstsq."""
-    hint = _not_a_function(answer, "fit_line")
+    hint = expect_function(answer, "fit_line")
     if hint:
         return hint
     first: tuple[float, float] | None = None
@@ -192,7 +178,7 @@ def check_fit_line(answer: Any) -> str | None:
             try:
                 result = answer(x.clone(), y.clone())
             except Exception as error:
-                return f"{call} raised {type(error).__name__}: {_short(error)}."
+                return f"{call} raised {type(error).__name__}: {first_line(error)}."
         if result is None:
             return f"{call} returned None: end the function with `return slope, intercept`."
         if not isinstance(result, (tuple, list)) or len(result) != 2:
@@ -278,7 +264,7 @@ def _closure_error_hint(error: BaseException, where: str) -> str:
     text = str(error)
     if isinstance(error, RecursionError) or "argument: 'closure'" in text:
         return (
-            f"{where} raised {type(error).__name__}: {_short(error)}. Do not call "
+            f"{where} raised {type(error).__name__}: {first_line(error)}. Do not call "
             "optimizer.step() inside the closure: LBFGS's step() calls your closure, and "
             "moves the parameters itself."
         )
@@ -288,7 +274,7 @@ def _closure_error_hint(error: BaseException, where: str) -> str:
             "closure reuses a loss computed once, outside it. Call loss_fn() inside the "
             "closure: LBFGS changes the parameters between calls, so each call needs a fresh loss."
         )
-    return f"{where} raised {type(error).__name__}: {_short(error)}."
+    return f"{where} raised {type(error).__name__}: {first_line(error)}."
 
 
 def _probe_closure(
@@ -367,7 +353,7 @@ def _takes_no_arguments(function: Callable) -> bool:
 )
 def check_lbfgs_closure(answer: Any) -> str | None:
     """Build a closure with make_closure on the checker's problem and run LBFGS with it."""
-    hint = _not_a_function(answer, "make_closure")
+    hint = expect_function(answer, "make_closure")
     if hint:
         return hint
     if _takes_no_arguments(answer):
@@ -461,16 +447,16 @@ def _per_sample_error_hint(error: BaseException, call: str) -> str:
     text = str(error)
     if "in_dims" in text:
         return (
-            f"{call} raised {type(error).__name__}: {_short(error)}. vmap needs one in_dims "
+            f"{call} raised {type(error).__name__}: {first_line(error)}. vmap needs one in_dims "
             "entry per argument of the function it maps: None for the parameters (shared by "
             "all samples), 0 for X and for y — in_dims=(None, 0, 0)."
         )
     if ".item()" in text or "data-dependent" in text:
         return (
-            f"{call} raised {type(error).__name__}: {_short(error)}. Inside a function that "
+            f"{call} raised {type(error).__name__}: {first_line(error)}. Inside a function that "
             "vmap maps, keep everything a tensor: no .item(), no Python if on a tensor's value."
         )
-    return f"{call} raised {type(error).__name__}: {_short(error)}."
+    return f"{call} raised {type(error).__name__}: {first_line(error)}."
 
 
 def _diagnose_per_sample(
@@ -511,7 +497,7 @@ def _diagnose_per_sample(
 )
 def check_per_sample_grads(answer: Any) -> str | None:
     """Call per_sample_grads on two models of the checker's own; compare with a loop."""
-    hint = _not_a_function(answer, "per_sample_grads")
+    hint = expect_function(answer, "per_sample_grads")
     if hint:
         return hint
     for case, where in (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from helpers.checks import compare_number, compare_tensor, exercise
+from helpers.checks import compare_number, compare_tensor, exercise, expect_function
 
 G0 = torch.tensor([0.5, -1.0, 2.0])
 G1 = torch.tensor([1.5, 1.0, 0.0])
@@ -42,8 +42,9 @@ def _average(answer):
 
 @exercise("12.shard", "each rank gets its own consecutive, equal slice")
 def _shard(answer):
-    if not callable(answer):
-        return "answer with the function itself: shard (no parentheses)."
+    hint = expect_function(answer, "shard")
+    if hint:
+        return hint
     batch = torch.arange(24).reshape(12, 2)
     for world_size in (1, 2, 3, 4):
         share = 12 // world_size
