@@ -15,7 +15,7 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 @pytest.mark.parametrize(
     "document",
-    [ROOT / "README.md", GUIDE, ROOT / "docs" / "authoring-notebooks.md"],
+    [ROOT / "README.md", GUIDE],
     ids=lambda p: p.name,
 )
 def test_relative_links_resolve(document):
