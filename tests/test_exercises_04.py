@@ -138,7 +138,10 @@ def test_slope_right_answers_pass():
     ("answer", "phrase"),
     [
         (None, "still None"),
-        (slope(torch.tensor(SLOPE_POINTS, requires_grad=True)), "itself, not the result of calling it"),
+        (
+            slope(torch.tensor(SLOPE_POINTS, requires_grad=True)),
+            "itself, not the result of calling it",
+        ),
         (slope_unfilled, "returned None"),
         (slope_tuple, "Return its first element, [0]"),
         (slope_backward, "filled x.grad"),

@@ -200,4 +200,7 @@ def test_fix_step_one_problem_left():
 def test_fix_step_not_a_function(answer):
     feedback = grade("10.fix_step", answer)
     assert not feedback.ok
-    assert "still None" in feedback.message or "itself, not the result of calling it" in feedback.message
+    assert (
+        "still None" in feedback.message
+        or "itself, not the result of calling it" in feedback.message
+    )
