@@ -221,7 +221,10 @@ class LearningRateExplorer(Explorer):
             layout=widgets.Layout(width="300px"),
         )
         self.optimizer_choice = widgets.ToggleButtons(
-            options=list(OPTIMIZERS), value=optimizer, description="optimizer"
+            options=list(OPTIMIZERS),
+            value=optimizer,
+            description="optimizer",
+            style={"button_width": "auto"},  # the default width cuts "SGD with momentum"
         )
         self.figure_image = widgets.Image(format="png")
         self.children = [

@@ -202,19 +202,29 @@ def open_and_run_all(page: Any, server: Server, notebook: Path, timeout_ms: int 
     page.goto(server.lab_url(notebook))
     page.wait_for_function(KERNEL_IDLE, timeout=timeout_ms)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')", None)
-    page.wait_for_function(KERNEL_IDLE, timeout=timeout_ms)
-    # Widget views render asynchronously after the kernel goes idle.
-    page.wait_for_timeout(300)
-    return page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.toJSON()")
+    # Run All resolves early when any cell raises (even a raises-exception one): wait for all.
+    return wait_for_every_cell(page, timeout_ms)
+
+
+LIVE_VIEWS = """[...document.querySelectorAll('.jp-OutputArea-output')]
+    .filter(el => el.classList.contains('jupyter-widgets') || el.querySelector('.jupyter-widgets'))
+    .length"""
 
 
 def count_live_widget_views(page: Any) -> int:
     """Count output areas in the page that hold a live (rendered) ipywidgets view."""
-    return page.evaluate(
-        """() => [...document.querySelectorAll('.jp-OutputArea-output')]
-                 .filter(el => el.classList.contains('jupyter-widgets')
-                               || el.querySelector('.jupyter-widgets')).length"""
-    )
+    return page.evaluate(f"() => {LIVE_VIEWS}")
+
+
+def wait_for_widget_views(page: Any, expected: int, timeout_ms: int = 30_000) -> int:
+    """Wait (up to timeout_ms) until `expected` widget views are live; return how many are."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(f"() => {LIVE_VIEWS} >= {expected}", timeout=timeout_ms)
+    except PlaywrightTimeout:
+        pass
+    return count_live_widget_views(page)
 
 
 def broken_images_in_page(page: Any) -> int:
@@ -264,3 +274,28 @@ def widget_outputs_in_model(model: dict) -> int:
         for output in cell.get("outputs", [])
         if WIDGET_VIEW in output.get("data", {})
     )
+
+
+EVERY_CELL_RAN = """() => {
+  const widget = window.jupyterapp.shell.currentWidget;
+  const kernel = widget.sessionContext.session && widget.sessionContext.session.kernel;
+  if (!kernel || kernel.status !== 'idle') return false;
+  const cells = widget.content.model.toJSON().cells;
+  // An untagged error stops Run All: later cells never run, so stop waiting and report it.
+  const failed = cells.some(cell => cell.cell_type === 'code'
+    && (cell.outputs || []).some(output => output.output_type === 'error')
+    && !((cell.metadata || {}).tags || []).includes('raises-exception'));
+  return failed || cells.every(cell => cell.cell_type !== 'code'
+    || ![].concat(cell.source).join('').trim() || cell.execution_count !== null);
+}"""
+
+
+def wait_for_every_cell(page: Any, timeout_ms: int = 120_000) -> dict:
+    """Wait until the kernel is idle and every non-empty code cell has run; return the model.
+
+    `notebook:run-all-cells` resolves (with false) as soon as a cell raises, even a cell tagged
+    raises-exception whose followers the kernel still runs; Run All clears each queued cell's
+    execution count, so a count on every code cell means they all ran.
+    """
+    page.wait_for_function(EVERY_CELL_RAN, timeout=timeout_ms, polling=200)
+    return page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.toJSON()")

@@ -15,6 +15,7 @@ from tests.browser.jupyter import (
     jupyter_server,
     open_and_run_all,
     problems_in_model,
+    wait_for_widget_views,
     widget_outputs_in_model,
 )
 
@@ -38,6 +39,7 @@ def test_notebook_runs_in_jupyterlab(notebook, chromium, tmp_path):
         page.screenshot(path=str(SCREENSHOTS / f"{notebook.stem}.png"), full_page=True)
         assert problems_in_model(model) == []
         expected_views = widget_outputs_in_model(model)
+        wait_for_widget_views(page, expected_views)
         assert count_live_widget_views(page) == expected_views, "a widget did not render live"
         assert broken_images_in_page(page) == 0, "an image output failed to decode in the browser"
         assert (
