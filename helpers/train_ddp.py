@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import sys
 
 import torch
@@ -22,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from helpers.distributed import make_problem, slice_for_rank
 
-__all__ = ["main"]
+__all__ = ["main", "train"]
 
 
 def main(argv: list[str]) -> int:
@@ -40,42 +41,48 @@ def main(argv: list[str]) -> int:
 
     backend = "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
     dist.init_process_group(backend)  # reads the variables torchrun set
-    rank, world = dist.get_rank(), dist.get_world_size()
     try:
-        torch.set_num_threads(1)
-        model, inputs, targets = make_problem(world * args.batch_per_rank * args.steps, seed=0)
-        ddp = DDP(model)
-        optimizer = torch.optim.SGD(ddp.parameters(), lr=args.lr)
-        per_step = world * args.batch_per_rank
-        for step in range(args.steps):
-            x_step = inputs[step * per_step : (step + 1) * per_step]
-            y_step = targets[step * per_step : (step + 1) * per_step]
-            x_rank, y_rank = (
-                slice_for_rank(x_step, rank, world),
-                slice_for_rank(y_step, rank, world),
-            )
-            optimizer.zero_grad()
-            total = 0.0
-            for k in range(args.accumulate):
-                x = slice_for_rank(x_rank, k, args.accumulate)
-                y = slice_for_rank(y_rank, k, args.accumulate)
-                last = k == args.accumulate - 1
-                with contextlib.nullcontext() if last else ddp.no_sync():
-                    loss = nn.functional.mse_loss(ddp(x), y) / args.accumulate
-                    loss.backward()
-                total += loss.item()
-            optimizer.step()
-            if rank == 0:
-                print(f"step {step + 1:>3}  loss on rank 0: {total:.4f}", flush=True)
-        flat = torch.cat([p.detach().flatten() for p in model.parameters()])
-        copies = [torch.empty_like(flat) for _ in range(world)]
-        dist.all_gather(copies, flat)
-        same = all(torch.equal(copies[0], c) for c in copies)
-        if rank == 0:
-            print(f"{world} ranks, weights identical on all ranks: {same}", flush=True)
-        return 0 if same else 1
+        same = train(args, dist.get_rank(), dist.get_world_size())
     finally:
+        # train() has returned, so nothing refers to its DDP wrapper any more; collect it now,
+        # before the process group goes. A DDP object left for Python's shutdown to clean up can
+        # abort the process there ("terminate called without an active exception", gloo).
+        gc.collect()
         dist.destroy_process_group()
+    return 0 if same else 1
+
+
+def train(args: argparse.Namespace, rank: int, world: int) -> bool:
+    """Train for args.steps updates on this rank; True when every rank ends with equal weights."""
+    torch.set_num_threads(1)
+    model, inputs, targets = make_problem(world * args.batch_per_rank * args.steps, seed=0)
+    ddp = DDP(model)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=args.lr)
+    per_step = world * args.batch_per_rank
+    for step in range(args.steps):
+        x_step = inputs[step * per_step : (step + 1) * per_step]
+        y_step = targets[step * per_step : (step + 1) * per_step]
+        x_rank, y_rank = slice_for_rank(x_step, rank, world), slice_for_rank(y_step, rank, world)
+        optimizer.zero_grad()
+        total = 0.0
+        for k in range(args.accumulate):
+            x = slice_for_rank(x_rank, k, args.accumulate)
+            y = slice_for_rank(y_rank, k, args.accumulate)
+            last = k == args.accumulate - 1
+            with contextlib.nullcontext() if last else ddp.no_sync():
+                loss = nn.functional.mse_loss(ddp(x), y) / args.accumulate
+                loss.backward()
+            total += loss.item()
+        optimizer.step()
+        if rank == 0:
+            print(f"step {step + 1:>3}  loss on rank 0: {total:.4f}", flush=True)
+    flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+    copies = [torch.empty_like(flat) for _ in range(world)]
+    dist.all_gather(copies, flat)
+    same = all(torch.equal(copies[0], c) for c in copies)
+    if rank == 0:
+        print(f"{world} ranks, weights identical on all ranks: {same}", flush=True)
+    return same
 
 
 if __name__ == "__main__":
