@@ -26,6 +26,8 @@ def without_machine_paths(text: str) -> str:
 
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+# The kernel warns that it talks to us over TCP on 127.0.0.1 without encryption; harmless here.
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 
 
 def execute(path: Path) -> float:
@@ -46,6 +48,7 @@ def execute(path: Path) -> float:
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,
         store_widget_state=False,
+        extra_arguments=QUIET_KERNEL,
     )
     client.execute()
     seconds = time.perf_counter() - start
