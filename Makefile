@@ -4,6 +4,7 @@
 #   make test      lint, unit tests, every notebook under strict nbval, browser tests
 #   make execute   re-run every notebook headlessly and store its outputs (NB=path for one)
 #   make bench     time and measure the notebooks and widgets; writes benchmarks/results.md
+#   make lock      renew requirements-lock.txt, the exact versions make test/execute install
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -13,7 +14,7 @@ PY     := $(VENV)/bin/python
 # Each notebook kernel imports torch; two workers fit two cores.
 WORKERS ?= 2
 
-.PHONY: lab test execute bench lint format venv dev-venv clean help
+.PHONY: lab test execute bench lint format venv dev-venv lock clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -34,9 +35,24 @@ $(VENV)/.lab-installed: $(VENV)/.python-ok requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt -e .
 	@touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.lab-installed requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+# Tests and stored outputs use the exact versions in requirements-lock.txt (strict nbval compares
+# outputs as text, so they must come from the same releases); `make lab` keeps the ranges.
+LOCK := requirements-lock.txt
+$(VENV)/.dev-installed: $(VENV)/.lab-installed requirements-dev.txt $(LOCK)
+	$(PY) -m pip install --quiet -c $(LOCK) -r requirements-dev.txt -e .
 	@touch $@
+
+# Renew the lock from the ranges: a fresh venv gets the newest releases the ranges allow.
+# Then run `make execute` and read the diff of the notebooks before committing both.
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet --upgrade pip
+	build/lock-venv/bin/python -m pip install --quiet -r requirements-dev.txt -e .
+	@{ sed -n '1,3p' $(LOCK); build/lock-venv/bin/python -m pip freeze --exclude-editable \
+	  | grep -vi '^loop-lab'; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
+	rm -rf build/lock-venv
+	@echo "Wrote $(LOCK). Next: make execute, then read git diff notebooks/."
 
 # Colab has lagged on ipywidgets 7.7: a second venv that sees .venv's packages but puts
 # ipywidgets 7.7 first, so tests/test_ipywidgets7.py can drive every explorer under 7.7.

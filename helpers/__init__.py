@@ -3,6 +3,7 @@
 One module per job:
   environment  seeds, device choice, versions, where the notebook runs
   checks       exercise checks that give a hint instead of a traceback
+  errors       expect_error: show a deliberate error and carry on
   state        snapshots of model, gradients and optimizer state, and their differences
   plots        the autograd graph, loss curves and loss surfaces, drawn with matplotlib
   widgets      explorers a learner clicks through, one phase of the loop at a time
@@ -10,5 +11,6 @@ One module per job:
 
 from helpers.checks import check
 from helpers.environment import pick_device, seed_everything
+from helpers.errors import expect_error
 
-__all__ = ["check", "pick_device", "seed_everything"]
+__all__ = ["check", "expect_error", "pick_device", "seed_everything"]

@@ -62,21 +62,24 @@ def test_stored_outputs_come_from_a_clean_run(path):
         f"run `make execute NB={path.relative_to(ROOT)}`"
     )
     for cell in _code_cells(nb):
-        tags = cell.get("metadata", {}).get("tags", [])
         for output in cell.get("outputs", []):
-            if output["output_type"] == "error":
-                found = MACHINE_DETAIL.search("\n".join(output.get("traceback", [])))
-                assert found is None, (
-                    f"machine path {found.group(0)!r} in a traceback: run `make execute`"
-                )
-                assert "raises-exception" in tags, (
-                    f"an error in a cell not tagged raises-exception: {_source(cell)[:80]}"
-                )
+            assert output["output_type"] != "error", (
+                f"a stored error stops Run All in some front ends: {_source(cell)[:80]}"
+            )
         match = MACHINE_DETAIL.search(_text_outputs(cell))
         assert match is None, (
             f"machine path, address or timing {match.group(0)!r} in the output of: {_source(cell)[:80]}"
         )
     assert "widgets" not in nb["metadata"], "stored widget state: run `make execute`"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_no_cell_raises_on_purpose(path):
+    # Colab's Run all is not known to honour the tag; show errors with helpers.expect_error.
+    for cell in _load(path)["cells"]:
+        assert "raises-exception" not in cell.get("metadata", {}).get("tags", []), (
+            f"use `with expect_error(...)` instead of a raises-exception cell: {_source(cell)[:80]}"
+        )
 
 
 @pytest.mark.parametrize("path", ALL, ids=_ids(ALL))

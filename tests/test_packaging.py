@@ -77,3 +77,51 @@ def test_every_helper_module_declares_all_and_documents_its_public_functions():
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
                 assert ast.get_docstring(node), f"{path.name}: {node.name} has no docstring"
+
+
+def _lock() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements-lock.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"requirements-lock.txt: {line!r} is not NAME==VERSION"
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
+def _requirements() -> list:
+    from packaging.requirements import Requirement
+
+    found = []
+    for file in ("requirements.txt", "requirements-dev.txt"):
+        for line in (ROOT / file).read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if line and not line.startswith("-"):
+                requirement = Requirement(line)
+                if requirement.marker is None or requirement.marker.evaluate():
+                    found.append(requirement)
+    return found
+
+
+def test_the_lock_pins_every_requirement_inside_its_range():
+    pins = _lock()
+    for requirement in _requirements():
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in pins, f"requirements-lock.txt has no pin for {requirement.name}"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"the lock's {name}=={pins[name]} is outside {requirement}: run `make lock`"
+        )
+
+
+def test_this_venv_runs_the_locked_versions():
+    from importlib.metadata import version
+
+    pins = _lock()
+    for requirement in _requirements():
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        installed = version(requirement.name).split("+")[0]
+        assert installed == pins[name], (
+            f"{name} {installed} is installed but the lock says {pins[name]}: run `make test`, "
+            "which installs requirements-lock.txt"
+        )

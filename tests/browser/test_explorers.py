@@ -233,7 +233,7 @@ def test_training_step_and_learning_rate_explorers_in_the_browser(chromium, tmp_
     before = _digest(NOTEBOOK_05)
     with jupyter_server(tmp_path) as server, chromium_page(tmp_path, chromium) as page:
         open_and_run_all(page, server, NOTEBOOK_05)
-        model = wait_for_every_cell(page)  # Run All returns at the raises-exception cell
+        model = wait_for_every_cell(page)
         assert problems_in_model(model) == []
         _drive_training_step_explorer(page, expected)
         _drive_learning_rate_explorer(page)
@@ -257,7 +257,7 @@ def test_accumulation_explorer_in_the_browser(chromium, tmp_path):
     before = _digest(NOTEBOOK_06)
     with jupyter_server(tmp_path) as server, chromium_page(tmp_path, chromium) as page:
         open_and_run_all(page, server, NOTEBOOK_06)
-        model = wait_for_every_cell(page)  # Run All returns at the first raises-exception cell
+        model = wait_for_every_cell(page)
         assert problems_in_model(model) == []
         root = _explorer(page, page.locator("label.widget-label", has_text="micro-batches K"))
         handle, readout = _slider(root, page, "micro-batches K")
