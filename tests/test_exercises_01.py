@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+from torch import nn
 
 from helpers.checks import grade
 from helpers.exercises.nb01 import EXERCISE_1_NAMES, WHO_GETS_GRAD
@@ -62,52 +63,117 @@ def test_who_gets_grad_mistakes_get_their_hint(answer, phrase):
     assert phrase in feedback.message, feedback.message
 
 
-# --- 01.retain_grad --------------------------------------------------------------------------
+# --- 01.buffers ------------------------------------------------------------------------------
 
 
-def _h(retain: bool = True, backward: int = 1, reduce: str = "mean") -> torch.Tensor:
-    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    h = x * 3
-    if retain:
-        h.retain_grad()
-    loss = (h**2).mean() if reduce == "mean" else (h**2).sum()
-    for _ in range(backward):
-        loss.backward(retain_graph=True)
-    return h
+def _standardize(
+    store: str = "buffer",
+    dim: int | None = 0,
+    correction: int = 1,
+    formula: str = "right",
+    persistent: bool = True,
+) -> type[nn.Module]:
+    """A Standardize class as a learner might write it; the arguments choose its mistake."""
+
+    class Standardize(nn.Module):
+        def __init__(self, data):
+            super().__init__()
+            if dim is None:
+                mean, std = data.mean(), data.std()
+            else:
+                mean, std = data.mean(dim=dim), data.std(dim=dim, correction=correction)
+            if store == "buffer":
+                self.register_buffer("mean", mean, persistent=persistent)
+                self.register_buffer("std", std, persistent=persistent)
+            elif store == "parameter":
+                self.mean, self.std = nn.Parameter(mean), nn.Parameter(std)
+            elif store == "plain":
+                self.mean, self.std = mean, std
+            elif store == "data buffer":
+                self.register_buffer("data", data)
+            elif store == "plain data":
+                self.data = data
+            elif store == "buffer and plain":
+                self.register_buffer("mean", mean)
+                self.std = std
+
+        def forward(self, x):
+            if store in ("data buffer", "plain data"):
+                mean, std = self.data.mean(dim=0), self.data.std(dim=0)
+            elif formula == "own statistics":
+                mean, std = x.mean(dim=0), x.std(dim=0)
+            else:
+                mean, std = self.mean, self.std
+            return {
+                "right": lambda: (x - mean) / std,
+                "divide first": lambda: x / std - mean,
+                "multiply": lambda: (x - mean) * std,
+                "variance": lambda: (x - mean) / std**2,
+                "no divide": lambda: x - mean,
+                "own statistics": lambda: (x - mean) / std,
+                "none": lambda: None,
+            }[formula]()
+
+    return Standardize
 
 
-def test_retain_grad_right_answer_passes():
-    h = _h()
-    assert torch.allclose(h.grad, torch.tensor([2.0, 4.0, 6.0]))  # 2h/N with h = 3, 6, 9
-    assert grade("01.retain_grad", h).ok
+class _KeepdimStandardize(nn.Module):
+    def __init__(self, data):
+        super().__init__()
+        std, mean = torch.std_mean(data, dim=0, keepdim=True)
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
 
-
-def test_retain_grad_called_after_backward_is_explained():
-    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    h = x * 3
-    (h**2).mean().backward()
-    h.retain_grad()
-    feedback = grade("01.retain_grad", h)
-    assert not feedback.ok and "retain_grad() first and loss.backward() after" in feedback.message
+    def forward(self, x):
+        return (x - self.mean) / self.std
 
 
 @pytest.mark.parametrize(
-    ("make", "phrase"),
+    "answer",
+    [_standardize(), _standardize(correction=0), _KeepdimStandardize],
+    ids=["unbiased std", "biased std", "keepdim std_mean"],
+)
+def test_buffers_right_answers_pass(answer):
+    assert grade("01.buffers", answer).ok
+
+
+def test_buffers_right_answer_really_survives_to_and_state_dict():
+    data = torch.tensor([[1.0, 10.0], [3.0, 30.0], [5.0, 20.0]])
+    module = _standardize()(data).to(torch.float64)
+    assert module.mean.dtype == torch.float64 and set(module.state_dict()) == {"mean", "std"}
+
+
+@pytest.mark.parametrize(
+    ("answer", "phrase"),
     [
-        (lambda: _h(retain=False), "h.retain_grad() was not called"),
-        (lambda: _h(backward=0), "h.grad is still None"),
-        (lambda: _h(backward=2), "backward() ran twice"),
-        (lambda: _h(reduce="sum"), "3 times too large"),
-        (lambda: torch.tensor([3.0, 6.0, 9.0], requires_grad=True), "h is a leaf"),
-        (lambda: torch.tensor([3.0, 6.0, 9.0]), "does not require grad"),
-        (lambda: _h().grad, "does not require grad"),
-        (lambda: [3.0, 6.0, 9.0], "the tensor h itself"),
+        (_standardize(store="plain"), "plain tensor attribute"),
+        (_standardize(store="buffer and plain"), "self.std is a plain tensor attribute"),
+        (_standardize(store="parameter"), "nn.Parameter"),
+        (_standardize(persistent=False), "persistent=False"),
+        (_standardize(store="data buffer"), "whole data set"),
+        (_standardize(store="plain data"), "whole data set"),
+        (_standardize(dim=1), "one value per row"),
+        (_standardize(dim=None), "whole tensor"),
+        (_standardize(formula="own statistics"), "x's own statistics"),
+        (_standardize(formula="divide first"), "divides before it subtracts"),
+        (_standardize(formula="multiply"), "multiplies by the std"),
+        (_standardize(formula="variance"), "divides by the variance"),
+        (_standardize(formula="no divide"), "does not divide"),
+        (_standardize(formula="none"), "forward returns None"),
+        (_standardize()(torch.ones(3, 2)), "pass the class itself"),
+        ("Standardize", "subclass of nn.Module"),
     ],
 )
-def test_retain_grad_mistakes_get_their_hint(make, phrase):
-    feedback = grade("01.retain_grad", make())
+def test_buffers_mistakes_get_their_hint(answer, phrase):
+    feedback = grade("01.buffers", answer)
     assert not feedback.ok
     assert phrase in feedback.message, feedback.message
+
+
+def test_buffers_hints_do_not_give_the_formula_away():
+    for answer in (_standardize(formula="divide first"), _standardize(store="plain")):
+        message = grade("01.buffers", answer).message
+        assert "register_buffer(" not in message and "(x - " not in message
 
 
 # --- 01.frozen_copy --------------------------------------------------------------------------

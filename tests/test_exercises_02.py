@@ -82,6 +82,13 @@ def _reversed_order(layers):
     return W, layers[-1].bias
 
 
+def _bias_from_the_wrong_side(layers):
+    W, b = layers[0].weight, layers[0].bias
+    for layer in layers[1:]:
+        W, b = layer.weight @ W, b @ layer.weight + layer.bias
+    return W, b
+
+
 def _by_probing(layers):
     """Another right answer: read W and b off the map itself."""
 
@@ -106,8 +113,9 @@ def test_collapse_right_answers_pass():
     ("answer", "phrase"),
     [
         (_last_bias_only, "just the last layer's bias"),
-        (_biases_added, "b = b1 + b2 forgets"),
-        (_reversed_order, "goes on the LEFT"),
+        (_biases_added, "b = b1 + b2 adds the first bias as it is"),
+        (_reversed_order, "factors in the wrong order"),
+        (_bias_from_the_wrong_side, "from the wrong side"),
         (lambda layers: (_collapse(layers)[0].T, _collapse(layers)[1]), "W is transposed"),
         (lambda layers: _collapse(layers)[0], "should return a tuple (W, b)"),
         (lambda layers: None, "returns None"),
@@ -119,6 +127,15 @@ def test_collapse_mistakes_get_their_hint(answer, phrase):
     feedback = grade("02.collapse", answer)
     assert not feedback.ok
     assert phrase in feedback.message, feedback.message
+
+
+@pytest.mark.parametrize(
+    "answer", [_last_bias_only, _biases_added, _reversed_order, _bias_from_the_wrong_side]
+)
+def test_collapse_hints_name_the_mistake_without_giving_the_formula(answer):
+    message = grade("02.collapse", answer).message
+    for formula in ("W2 @ W1", "W2 @ b1", "layer.weight @", "LEFT"):
+        assert formula not in message, message
 
 
 # --- 02.predict ------------------------------------------------------------------------------

@@ -2,55 +2,68 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from helpers.checks import grade
 
 
 def test_the_checkers_leave_the_learners_random_numbers_alone():
     before = torch.random.get_rng_state()
-    grade("03.mse", lambda pred, target: ((pred - target) ** 2).mean())
+    grade("03.masked_mse", lambda pred, target, mask: ((pred - target)[mask] ** 2).mean())
     grade("03.cross_entropy", lambda logits, targets: None)
-    grade("03.fix_shapes", lambda pred, target: None)
+    grade("03.sequence_ce", _sequence_ce)
     assert torch.equal(torch.random.get_rng_state(), before)
 
 
-# --- 03.mse ----------------------------------------------------------------------------------
+# --- 03.masked_mse ---------------------------------------------------------------------------
 
 
-def test_mse_right_answers_pass():
-    assert grade("03.mse", lambda pred, target: ((pred - target) ** 2).mean()).ok
-    assert grade("03.mse", lambda pred, target: (pred - target).pow(2).sum() / pred.numel()).ok
-    assert grade("03.mse", F.mse_loss).ok
+def _sq(p, t):
+    return (p - t) ** 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda p, t, m: F.mse_loss(p[m], t[m]),
+        lambda p, t, m: (_sq(p, t)[m]).mean(),
+        lambda p, t, m: (_sq(p, t) * m).sum() / m.sum(),
+        lambda p, t, m: torch.where(m, _sq(p, t), 0.0).sum() / m.count_nonzero(),
+    ],
+    ids=["mse_loss on the known", "index then mean", "multiply by mask", "where"],
+)
+def test_masked_mse_right_answers_pass(answer):
+    assert grade("03.masked_mse", answer).ok
 
 
 @pytest.mark.parametrize(
     ("answer", "phrase"),
     [
-        (lambda p, t: ((p - t) ** 2).sum(), "you summed the squared errors"),
-        (lambda p, t: ((p - t) ** 2).mean().sqrt(), "that is RMSE"),
-        (lambda p, t: torch.linalg.vector_norm(p - t), "Euclidean distance"),
-        (lambda p, t: ((p - t) ** 2).sum() / p.shape[0], "divided by the number of rows"),
-        (lambda p, t: (p - t).mean(), "square the differences"),
-        (lambda p, t: (t - p).mean(), "square the differences"),
-        (lambda p, t: (p - t).abs().mean(), "mean absolute error"),
-        (lambda p, t: (p - t) ** 2, "one squared error per element"),
-        (lambda p, t: ((p - t) ** 2).mean().item(), "returns a Python float"),
-        (lambda p, t: ((p - t) ** 2).mean().detach(), "not in the graph"),
-        (lambda p, t: ((p - t) ** 2).mean(dim=-1), "returns a tensor of shape"),
-        (lambda p, t: None, "returns None"),
-        (lambda p, t: "0.5", "should return a torch.Tensor"),
-        (lambda p, t: 2 * ((p - t) ** 2).mean(), "factor of 2"),
-        (lambda p, t: ((p - t) ** 2).mean() + 1, "but it should be about"),
-        (F.mse_loss(torch.zeros(2), torch.ones(2)), "should be your function `mse` itself"),
+        (lambda p, t, m: F.mse_loss(p, t), "placeholder values"),
+        (lambda p, t, m: (_sq(p, t) * m).mean(), "still count in the mean"),
+        (lambda p, t, m: F.mse_loss(p * m, t), "still count in the mean"),
+        (lambda p, t, m: (_sq(p, t) * m).sum(), "you summed"),
+        (lambda p, t, m: F.mse_loss(p[~m], t[~m]), "True marks the known targets"),
+        (lambda p, t, m: F.mse_loss(p[m], t[m]).sqrt(), "RMSE"),
+        (
+            lambda p, t, m: ((_sq(p, t) * m).sum(-1) / m.sum(-1)).mean(),
+            "averaged each row first",
+        ),
+        (lambda p, t, m: _sq(p, t)[m], "returns a tensor of shape"),
+        (lambda p, t, m: _sq(p, t) * m, "returns a tensor of shape"),
+        (lambda p, t, m: F.mse_loss(p[m], t[m]).item(), "returns a Python float"),
+        (lambda p, t, m: F.mse_loss(p[m].detach(), t[m]), "not in the graph"),
+        (lambda p, t, m: None, "returns None"),
+        (lambda p, t, m: 2 * F.mse_loss(p[m], t[m]), "factor of 2"),
+        (lambda p, t, m: F.mse_loss(p[m], t[m]) + 1, "but it should be about"),
+        (F.mse_loss(torch.zeros(2), torch.ones(2)), "your function `masked_mse` itself"),
     ],
 )
-def test_mse_mistakes_get_their_hint(answer, phrase):
-    feedback = grade("03.mse", answer)
+def test_masked_mse_mistakes_get_their_hint(answer, phrase):
+    feedback = grade("03.masked_mse", answer)
     assert not feedback.ok
     assert phrase in feedback.message, feedback.message
 
@@ -99,36 +112,78 @@ def test_cross_entropy_mistakes_get_their_hint(answer, phrase):
     assert phrase in feedback.message, feedback.message
 
 
-# --- 03.fix_shapes ---------------------------------------------------------------------------
+# --- 03.sequence_ce --------------------------------------------------------------------------
 
 
-def test_fix_shapes_right_answers_pass():
-    assert grade("03.fix_shapes", lambda pred, target: F.mse_loss(pred.squeeze(1), target)).ok
-    assert grade("03.fix_shapes", lambda pred, target: F.mse_loss(pred, target.unsqueeze(1))).ok
-    assert grade("03.fix_shapes", lambda pred, target: ((pred.view(-1) - target) ** 2).mean()).ok
+def _sequence_ce(logits, targets):
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
-def test_fix_shapes_checker_keeps_the_warnings_it_provokes_to_itself():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        grade("03.fix_shapes", F.mse_loss)
-    assert caught == []
+def _by_hand(logits, targets):
+    log_p = F.log_softmax(logits, dim=-1)
+    return -log_p.gather(-1, targets.unsqueeze(-1)).mean()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _sequence_ce,
+        lambda lg, t: F.cross_entropy(lg.transpose(1, 2), t),
+        lambda lg, t: F.cross_entropy(lg.permute(0, 2, 1), t),
+        lambda lg, t: F.cross_entropy(lg.flatten(0, 1), t.flatten()),
+        lambda lg, t: nn.CrossEntropyLoss()(lg.transpose(1, 2), t),
+        lambda lg, t: torch.stack(
+            [F.cross_entropy(s, u) for s, u in zip(lg, t, strict=True)]
+        ).mean(),
+        _by_hand,
+    ],
+    ids=["flatten", "transpose", "permute", "flatten(0, 1)", "module", "per sequence", "by hand"],
+)
+def test_sequence_ce_right_answers_pass(answer):
+    assert grade("03.sequence_ce", answer).ok
+
+
+def _n_c_t(logits):
+    n, t, c = logits.shape
+    return logits.reshape(n, c, t)
 
 
 @pytest.mark.parametrize(
     ("answer", "phrase"),
     [
-        (F.mse_loss, "mean over all 7×7 pairs"),
-        (lambda pred, target: ((pred - target) ** 2).mean(), "mean over all 7×7 pairs"),
-        (lambda pred, target: F.mse_loss(pred.squeeze(), target), "batch of ONE sample"),
-        (lambda pred, target: F.mse_loss(pred.squeeze(1), target).item(), "Python float"),
-        (lambda pred, target: (pred.squeeze(1) - target) ** 2, "returns a tensor of shape"),
-        (lambda pred, target: F.mse_loss(pred.squeeze(1), target).detach(), "not in the graph"),
-        (lambda pred, target: ((pred.squeeze(1) - target) ** 2).sum(), "7 times too large"),
-        (lambda pred, target: None, "returns None"),
+        (F.cross_entropy, "reads dimension 1 of the logits as the classes"),
+        (lambda lg, t: F.cross_entropy(_n_c_t(lg), t), "keeps the numbers in memory order"),
+        (
+            lambda lg, t: F.cross_entropy(lg.reshape(-1, lg.shape[-1]), t),
+            "the targets are still",
+        ),
+        (
+            lambda lg, t: F.cross_entropy(lg.transpose(1, 2), t, reduction="sum"),
+            "you summed over the steps",
+        ),
+        (
+            lambda lg, t: F.cross_entropy(lg.transpose(1, 2), t, reduction="none"),
+            "returns a tensor of shape",
+        ),
+        (
+            lambda lg, t: F.cross_entropy(lg.transpose(1, 2), t, reduction="none").mean(1),
+            "returns a tensor of shape",
+        ),
+        (lambda lg, t: F.cross_entropy(F.softmax(lg, -1).transpose(1, 2), t), "softmax"),
+        (lambda lg, t: _sequence_ce(lg, t).item(), "returns a Python float"),
+        (lambda lg, t: _sequence_ce(lg.detach(), t), "not in the graph"),
+        (lambda lg, t: None, "returns None"),
+        (lambda lg, t: _sequence_ce(lg, t) + 0.3, "but it should be about"),
+        (lambda lg, t: F.cross_entropy(lg.transpose(0, 2), t), "sequence_ce raised"),
     ],
 )
-def test_fix_shapes_mistakes_get_their_hint(answer, phrase):
-    feedback = grade("03.fix_shapes", answer)
+def test_sequence_ce_mistakes_get_their_hint(answer, phrase):
+    feedback = grade("03.sequence_ce", answer)
     assert not feedback.ok
     assert phrase in feedback.message, feedback.message
+
+
+def test_sequence_ce_hints_never_name_the_fix():
+    for answer in (F.cross_entropy, lambda lg, t: F.cross_entropy(_n_c_t(lg), t)):
+        message = grade("03.sequence_ce", answer).message
+        assert "transpose" not in message and "permute" not in message

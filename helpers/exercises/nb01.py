@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import nn
 
-from helpers.checks import compare_tensor, exercise
+from helpers.checks import compare_tensor, exercise, first_line
 
-__all__ = ["check_who_gets_grad", "check_retain_grad", "check_frozen_copy"]
+__all__ = ["check_who_gets_grad", "check_buffers", "check_frozen_copy"]
 
 # Exercise 1 builds w, b, X, h (retain_grad), scale (under no_grad) and loss, then backward().
 WHO_GETS_GRAD = {"w", "b", "h"}
@@ -64,55 +65,138 @@ def check_who_gets_grad(answer: Any) -> str | None:
     return None
 
 
-def _exercise_2_expected(h: torch.Tensor) -> torch.Tensor:
-    """For loss = (h ** 2).mean(), dloss/dh = 2 h / N."""
-    values = h.detach()
-    return 2 * values / values.numel()
+def _columns(seed: int) -> torch.Tensor:
+    """Six samples of three features whose means and spreads differ from column to column."""
+    noise = torch.randn(6, 3, generator=torch.Generator().manual_seed(seed))
+    return noise * torch.tensor([1.0, 4.0, 0.5]) + torch.tensor([2.0, -3.0, 10.0])
 
 
-@exercise("01.retain_grad", "h.retain_grad() before backward() keeps dloss/dh = 2h/N in h.grad")
-def check_retain_grad(answer: Any) -> str | None:
-    """The learner hands over the intermediate `h`; its .grad must hold dloss/dh."""
-    if not isinstance(answer, torch.Tensor):
-        return (
-            f"the answer should be the tensor h itself (answer = h), not a {type(answer).__name__}."
-        )
-    if answer.is_leaf:
-        if answer.requires_grad:
+def _same(a: Any, b: torch.Tensor) -> bool:
+    """True when `a` is a tensor with the values of `b`, whatever its dtype or size-1 dims."""
+    return (
+        isinstance(a, torch.Tensor)
+        and a.numel() == b.numel()
+        and torch.allclose(a.detach().double().reshape(b.shape), b.double(), atol=1e-5, rtol=1e-4)
+    )
+
+
+def _standardize_hint(out: Any, x: torch.Tensor, data: torch.Tensor) -> str | None:
+    """None when `out` is x standardized with data's column statistics, else what went wrong."""
+    if out is None:
+        return "forward returns None: replace the None after `return` with your code."
+    if not isinstance(out, torch.Tensor):
+        return f"forward should return a tensor, but it returns a {type(out).__name__}."
+    mean = data.mean(dim=0)
+    for std in (data.std(dim=0), data.std(dim=0, correction=0)):
+        if out.shape == x.shape and _same(out, (x - mean) / std):
+            return None
+    std = data.std(dim=0)
+    if out.shape == x.shape:
+        if _same(out, (x - data.mean()) / data.std()):
             return (
-                "h is a leaf: you created it directly. Compute it from x instead "
-                "(h = x * 3), so that it is an intermediate result."
+                "forward uses one mean and one std for the whole tensor; each column (feature) "
+                "needs its own: reduce over the rows only."
             )
+        if _same(out, (x - x.mean(dim=0)) / x.std(dim=0)):
+            return (
+                "forward standardizes x with x's own statistics. Use the ones computed once, "
+                "in __init__, from the data the module was built with."
+            )
+        if _same(out, x / std - mean):
+            return "forward divides before it subtracts: subtract the mean first, then divide."
+        if _same(out, (x - mean) * std):
+            return "forward multiplies by the std; standardizing divides by it."
+        if _same(out, (x - mean) / data.var(dim=0)):
+            return "forward divides by the variance; the standard deviation is its square root."
+        if _same(out, x - mean):
+            return "forward subtracts the mean but does not divide by the std."
+    return compare_tensor(out, (x - mean) / std, name="forward(x)", check_dtype=False)
+
+
+@exercise("01.buffers", "Standardize keeps its statistics in buffers: converted by .to(), saved")
+def check_buffers(answer: Any) -> str | None:
+    """Build the learner's Standardize from data, then check its output, .to() and state_dict."""
+    if isinstance(answer, nn.Module):
         return (
-            "h does not require grad, so it is not part of any graph. Compute it from x "
-            "(which requires grad), outside torch.no_grad(), without .detach(); "
-            "h.grad is a gradient, not the answer: pass h itself."
+            'the answer is a module object; pass the class itself: check("01.buffers", '
+            "Standardize), without calling it."
         )
-    if not answer.retains_grad:
+    if not (isinstance(answer, type) and issubclass(answer, nn.Module)):
         return (
-            "h.retain_grad() was not called, so backward() does not keep h's gradient. "
-            "Call h.retain_grad() after computing h and before loss.backward()."
+            "the answer should be your class `Standardize`, a subclass of nn.Module, "
+            f"not a {type(answer).__name__}."
         )
-    if answer.grad is None:
+    data, x = _columns(seed=11), _columns(seed=12)[:4]
+    module = answer(data.clone())
+    try:
+        out = module(x)
+    except Exception as error:  # e.g. statistics of the wrong shape that do not broadcast
+        out = error
+    if any(t.numel() == data.shape[0] for t in _held(module).values()):
         return (
-            "h is set to keep its gradient, but h.grad is still None: call h.retain_grad() "
-            "first and loss.backward() after it (backward() only fills what is marked by then)."
+            f"one of your statistics has one value per row (sample), {data.shape[0]} in all; "
+            f"standardizing needs one per column (feature), {data.shape[1]} here: reduce over "
+            "the rows, dim=0."
         )
-    expected = _exercise_2_expected(answer)
-    got = answer.grad.detach()
-    if got.shape == expected.shape and torch.allclose(got, 2 * expected, rtol=1e-4, atol=1e-6):
+    if isinstance(out, Exception):
         return (
-            "h.grad is twice dloss/dh: backward() ran twice and gradients add up. Run the "
-            "cell again from the start (it re-creates x and h) with one backward()."
+            f"module(x) raised {type(out).__name__}: {first_line(out)}. Print the shapes of "
+            "x and of your statistics."
         )
-    if got.shape == expected.shape and torch.allclose(
-        got, expected * expected.numel(), rtol=1e-4, atol=1e-6
-    ):
+    hint = _standardize_hint(out, x, data)
+    if hint:
+        return hint
+    parameters = [name for name, _ in module.named_parameters()]
+    if parameters:
+        kind = "is an nn.Parameter" if len(parameters) == 1 else "are nn.Parameters"
         return (
-            f"h.grad is {expected.numel()} times too large: the loss should be the mean "
-            "(h ** 2).mean(), not the sum."
+            f"{' and '.join(parameters)} {kind}: "
+            "parameters require grad, and an optimizer would change them. Statistics are not "
+            "trained: make them buffers."
         )
-    return compare_tensor(got, expected, name="h.grad", check_dtype=False)
+    plain = [name for name, value in vars(module).items() if isinstance(value, torch.Tensor)]
+    if plain and getattr(module, plain[0]).shape == data.shape:
+        return (
+            f"self.{plain[0]} keeps the whole data set, as a plain tensor attribute. The module "
+            "needs only the two statistics: compute them in __init__ and keep just those."
+        )
+    if plain:
+        return (
+            f"self.{plain[0]} is a plain tensor attribute: .to() leaves it behind and "
+            "state_dict() does not save it. Register it as a buffer, as ScaleWithBuffer does."
+        )
+    buffers = dict(module.named_buffers())
+    if any(t.shape == data.shape for t in buffers.values()):
+        return (
+            "one of your buffers is the whole data set: every checkpoint would carry it. Keep "
+            "just the two statistics (compute them in __init__)."
+        )
+    missing = sorted(set(buffers) - set(module.state_dict()))
+    if missing:
+        return (
+            f"the buffer {missing[0]!r} is not in state_dict(), so checkpoints lose it: "
+            "persistent=False leaves it out. Keep the default."
+        )
+    module.to(torch.float64)
+    wrong_dtype = [name for name, t in module.named_buffers() if t.dtype != torch.float64]
+    if wrong_dtype or module(x.double()).dtype != torch.float64:
+        return "after .to(torch.float64) the module still computes in float32."
+    fresh = answer(_columns(seed=13))
+    fresh.load_state_dict(module.state_dict())
+    if _standardize_hint(fresh.to(torch.float64)(x.double()), x.double(), data.double()):
+        return (
+            "a module loaded from this one's state_dict() does not standardize like it: "
+            "state_dict() must carry both statistics."
+        )
+    return None
+
+
+def _held(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Every tensor the module holds: parameters, buffers and plain attributes."""
+    held = {name: value for name, value in vars(module).items() if isinstance(value, torch.Tensor)}
+    held.update(module.named_parameters())
+    held.update(module.named_buffers())
+    return held
 
 
 @exercise("01.frozen_copy", "frozen_copy(t) returns an independent copy that does not require grad")

@@ -12,12 +12,25 @@ from helpers.checks import compare_tensor, exercise, expect_function
 
 __all__ = ["check_linear", "check_collapse", "check_predict"]
 
+# PyTorch's words when the two sides of a matrix product do not fit.
+_SHAPE_ERRORS = ("shapes cannot be multiplied", "must match the size", "size mismatch")
+
 
 def _layers(sizes: list[int], seed: int) -> list[nn.Linear]:
     """Linear layers sizes[0] -> sizes[1] -> ..., made without touching the learner's RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+
+
+def _bias_through_transposed_weights(layers: list[nn.Linear]) -> torch.Tensor | None:
+    """The bias of the fold when it meets each later weight from the wrong side (b @ W), if square."""
+    b = layers[0].bias
+    for layer in layers[1:]:
+        if layer.in_features != layer.out_features:
+            return None
+        b = b @ layer.weight + layer.bias
+    return b
 
 
 def _randn(*shape: int, seed: int) -> torch.Tensor:
@@ -84,15 +97,18 @@ def check_collapse(answer: Callable[..., Any]) -> str | None:
             W_want, b_want = torch.eye(sizes[0]), torch.zeros(sizes[0])
             for layer in layers:
                 W_want, b_want = layer.weight @ W_want, layer.weight @ b_want + layer.bias
+            b_wrong_side = _bias_through_transposed_weights(layers)
         stack = f"{len(layers)} layers {' -> '.join(map(str, sizes))}"
         try:
             got = answer(list(layers))
         except RuntimeError as error:
-            if "shapes cannot be multiplied" in str(error) or "must match the size" in str(error):
+            if any(phrase in str(error) for phrase in _SHAPE_ERRORS):
                 return (
-                    f"your function failed on {stack}: {error}. Each next layer's weight goes on "
-                    "the LEFT of what you have so far (W = W2 @ W1), and the bias so far must "
-                    "pass through that weight too (b = W2 @ b1 + b2)."
+                    f"your function failed on {stack}: {error}. A product in your fold has its "
+                    "factors in the wrong order. A later layer acts on the result of the earlier "
+                    "ones the way nn.Linear's weight acts on one sample. Write out what two layers "
+                    "do to one sample x, step by step, and check the order of every product you "
+                    "wrote, for the weights and for the bias."
                 )
             raise
         if got is None:
@@ -112,11 +128,20 @@ def check_collapse(answer: Callable[..., Any]) -> str | None:
             return hint
         if _close(b, layers[-1].bias):
             return (
-                "b is just the last layer's bias: the earlier biases also pass through the later "
-                "weights (for two layers, b = W2 @ b1 + b2)."
+                "b is just the last layer's bias, so the earlier biases are lost. An earlier "
+                "layer's bias is part of its output, and every later layer acts on that output."
             )
         if len(sizes) == 3 and _close(b, layers[0].bias + layers[1].bias):
-            return "b = b1 + b2 forgets that b1 passes through the second layer: b = W2 @ b1 + b2."
+            return (
+                "b = b1 + b2 adds the first bias as it is. But the second layer acts on the first "
+                "layer's whole output, its bias included, before it adds its own bias."
+            )
+        if b_wrong_side is not None and _close(b, b_wrong_side):
+            return (
+                "the bias so far meets a later layer's weight from the wrong side: for a vector b "
+                "and a square W, b @ W is W.T @ b, the transposed weight. Check the order of the "
+                "product that carries the bias through a layer."
+            )
         hint = compare_tensor(b, b_want, name=f"b for {stack}", check_dtype=False)
         if hint:
             return hint

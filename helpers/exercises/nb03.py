@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from helpers.checks import compare_number, exercise, expect_function
+from helpers.checks import compare_number, exercise, expect_function, first_line
 
-__all__ = ["check_mse", "check_cross_entropy", "check_fix_shapes"]
+__all__ = ["check_masked_mse", "check_cross_entropy", "check_sequence_ce"]
 
 
 def _randn(*shape: int, seed: int, scale: float = 1.0) -> torch.Tensor:
@@ -49,46 +48,65 @@ def _scalar_loss_hint(got: Any, name: str) -> str | None:
     return None
 
 
-@exercise("03.mse", "mse(pred, target) is the mean of the squared differences, in the graph")
-def check_mse(answer: Callable[..., Any]) -> str | None:
-    """Call the learner's mse(pred, target) on a 1-D and a 2-D pair and compare with F.mse_loss."""
-    hint = expect_function(answer, "mse")
+def _masked_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(pred, target, mask): missing targets hold a placeholder 0; rows differ in known count."""
+    cases = []
+    for shape, known, seed in (
+        ((8,), [1, 0, 1, 1, 0, 1, 0, 1], 61),
+        ((3, 4), [[1, 1, 1, 1], [0, 1, 0, 0], [1, 0, 0, 1]], 62),
+    ):
+        mask = torch.tensor(known, dtype=torch.bool)
+        target = torch.where(mask, _randn(*shape, seed=seed + 100), torch.zeros(shape))
+        cases.append((_randn(*shape, seed=seed), target, mask))
+    return cases
+
+
+@exercise("03.masked_mse", "masked_mse averages the squared errors of the known targets only")
+def check_masked_mse(answer: Callable[..., Any]) -> str | None:
+    """Call the learner's masked_mse on a 1-D and a 2-D case with some targets missing."""
+    hint = expect_function(answer, "masked_mse")
     if hint:
         return hint
-    for shape, seed in (((6,), 31), ((4, 3), 32)):
-        pred = _randn(*shape, seed=seed).requires_grad_()
-        target = _randn(*shape, seed=seed + 100)
-        got = answer(pred, target)
-        if isinstance(got, torch.Tensor) and got.shape == shape:
-            if torch.allclose(got.detach(), (pred - target).detach() ** 2, atol=1e-6):
-                return (
-                    "mse returns one squared error per element; a loss is one number: "
-                    "take the .mean() of them."
-                )
-        hint = _scalar_loss_hint(got, "mse")
+    for pred_data, target, mask in _masked_cases():
+        pred = pred_data.clone().requires_grad_()
+        got = answer(pred, target, mask)
+        squared = (pred_data - target) ** 2
+        if isinstance(got, torch.Tensor) and got.dim() > 0:
+            return (
+                f"masked_mse returns a tensor of shape {tuple(got.shape)}; a loss is one number, "
+                "a 0-dim tensor: the mean of the squared errors of the known entries."
+            )
+        hint = _scalar_loss_hint(got, "masked_mse")
         if hint:
             return hint
-        diff = (pred - target).detach()
-        want = F.mse_loss(pred, target).detach()
-        if _is(got, (diff**2).sum()):
-            return "you summed the squared errors: divide by the number of elements (use .mean())."
+        known = int(mask.sum())
+        want = squared[mask].mean()
+        if _is(got, squared.mean()):
+            return (
+                "that is the mean over every entry: the missing targets' placeholder values "
+                "count as if they were real targets. Leave them out."
+            )
+        if _is(got, (squared * mask).mean()):
+            return (
+                f"the missing entries no longer add to the sum, but they still count in the "
+                f"mean: you divided by all {mask.numel()} entries, not by the {known} known ones."
+            )
+        if _is(got, squared[mask].sum()):
+            return (
+                f"you summed the squared errors: divide by the number of known entries ({known})."
+            )
+        if _is(got, squared[~mask].mean()):
+            return "you used the entries where mask is False; True marks the known targets."
         if _is(got, want.sqrt()):
             return "you took the square root: that is RMSE. Mean squared error has no root."
-        if _is(got, torch.linalg.vector_norm(diff)):
+        if mask.dim() == 2 and _is(got, ((squared * mask).sum(1) / mask.sum(1)).mean()):
             return (
-                "that is the Euclidean distance. Mean squared error is the distance squared, "
-                "divided by the number of elements."
+                "you averaged each row first, then the rows: a row with one known entry then "
+                "weighs as much as a row with four. Average over all known entries at once."
             )
-        if len(shape) == 2 and _is(got, (diff**2).sum() / shape[0]):
-            return (
-                f"for inputs of shape {shape} you divided by the number of rows ({shape[0]}); "
-                f"divide by every element ({pred.numel()}): .mean() does that."
-            )
-        if _is(got, diff.mean()) or _is(got, -diff.mean()):
-            return "square the differences before averaging: positive and negative errors cancel."
-        if _is(got, diff.abs().mean()):
-            return "that is the mean absolute error: square the differences instead of abs()."
-        hint = compare_number(got, float(want), name=f"mse for inputs of shape {shape}")
+        hint = compare_number(
+            got, float(want), name=f"masked_mse for inputs of shape {tuple(mask.shape)}"
+        )
         if hint:
             return hint
     return None
@@ -164,38 +182,89 @@ def check_cross_entropy(answer: Callable[..., Any]) -> str | None:
     return None
 
 
-@exercise("03.fix_shapes", "fixed_mse(pred, target) matches the shapes before taking the MSE")
-def check_fix_shapes(answer: Callable[..., Any]) -> str | None:
-    """Call the learner's fixed_mse with pred (N, 1) and target (N,), also for N = 1."""
-    hint = expect_function(answer, "fixed_mse")
+def _sequence_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(logits (N, T, C), targets (N, T)); the first has T == C, where wrong layouts run."""
+    cases = []
+    for n, t, c, seed in ((2, 4, 4, 71), (3, 5, 3, 72)):
+        logits = _randn(n, t, c, seed=seed, scale=2.0)
+        targets = torch.randint(0, c, (n, t), generator=torch.Generator().manual_seed(seed + 100))
+        cases.append((logits, targets))
+    return cases
+
+
+def _same_error(error: Exception, logits: torch.Tensor, targets: torch.Tensor) -> bool:
+    """True when F.cross_entropy(logits, targets) raises the very error the learner's code did."""
+    try:
+        F.cross_entropy(logits, targets)
+    except Exception as other:
+        return type(other) is type(error) and str(other) == str(error)
+    return False
+
+
+@exercise("03.sequence_ce", "sequence_ce puts the classes where F.cross_entropy looks for them")
+def check_sequence_ce(answer: Callable[..., Any]) -> str | None:
+    """Call the learner's sequence_ce on logits (N, T, C), first with T == C, then T != C."""
+    hint = expect_function(answer, "sequence_ce")
     if hint:
         return hint
-    for n, seed in ((7, 51), (1, 52)):
-        pred = _randn(n, 1, seed=seed).requires_grad_()
-        target = _randn(n, seed=seed + 100)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            got = answer(pred, target)
-        shape_warnings = [w for w in caught if "different to the input size" in str(w.message)]
-        hint = _scalar_loss_hint(got, "fixed_mse")
-        if hint:
-            return hint
-        broadcast = ((pred - target) ** 2).mean().detach()
-        right = ((pred.detach().squeeze(1) - target) ** 2).mean()
-        if n > 1 and _is(got, broadcast):
-            return (
-                f"that is the mean over all {n}×{n} pairs: the shapes (N, 1) and (N,) still "
-                "broadcast. Make them equal first: pred.squeeze(1), or target.unsqueeze(1)."
-            )
-        if shape_warnings:
-            if n == 1:
+    silently_wrong = False
+    for logits_data, targets in _sequence_cases():
+        n, t, c = logits_data.shape
+        logits = logits_data.clone().requires_grad_()
+        try:
+            got = answer(logits, targets)
+        except Exception as error:
+            if _same_error(error, logits_data, targets):  # (N, T, C) handed over as it is
+                return _CLASSES_IN_DIM_1
+            if _same_error(error, logits_data.reshape(-1, c), targets):
                 return (
-                    "for a batch of ONE sample, F.mse_loss still warned about the shapes: "
-                    ".squeeze() with no argument removes the batch dimension too. Squeeze only "
-                    "dimension 1: pred.squeeze(1)."
+                    f"the logits became {n * t} rows of {c} scores, one per step, but the "
+                    f"targets are still ({n}, {t}): they need one class index per row too."
                 )
-            return "F.mse_loss still warned about the shapes: make them equal before calling it."
-        hint = compare_number(got, float(right), name=f"fixed_mse for N = {n}")
+            return (
+                f"sequence_ce raised {type(error).__name__}: {first_line(error).rstrip('.')}. "
+                "Print the "
+                "shapes you hand to F.cross_entropy and compare them with the shapes it takes."
+            )
+        per_step = F.cross_entropy(
+            logits_data.reshape(-1, c), targets.reshape(-1), reduction="none"
+        )
+        if isinstance(got, torch.Tensor) and got.dim() > 0 and got.numel() in (n, n * t):
+            return (
+                f"sequence_ce returns a tensor of shape {tuple(got.shape)}; the loss is one "
+                "number, the mean over every step of every sequence."
+            )
+        hint = _scalar_loss_hint(got, "sequence_ce")
         if hint:
             return hint
-    return None
+        if t == c and _is(got, F.cross_entropy(logits_data, targets)):
+            silently_wrong = True  # (N, T, C) as it is, or a reshape: the T != C case tells
+            continue
+        if _is(got, F.cross_entropy(logits_data.reshape(n, c, t), targets)):
+            return (
+                f"reshape (or view) to ({n}, {c}, {t}) keeps the numbers in memory order: it "
+                "regroups them, it does not move the class scores into dimension 1, so classes "
+                "and steps get mixed up. The class scores of one step must stay together."
+            )
+        if _is(
+            got, F.cross_entropy(F.softmax(logits_data, dim=-1).reshape(-1, c), targets.reshape(-1))
+        ):
+            return (
+                "you applied a softmax before the loss, so it is applied twice: "
+                "F.cross_entropy takes raw logits."
+            )
+        if _is(got, per_step.sum()):
+            return f"you summed over the steps: take the mean over all {n}×{t} steps."
+        hint = compare_number(
+            got, float(per_step.mean()), name=f"sequence_ce for logits of shape {(n, t, c)}"
+        )
+        if hint:
+            return hint
+    return _CLASSES_IN_DIM_1 if silently_wrong else None
+
+
+_CLASSES_IN_DIM_1 = (
+    "F.cross_entropy reads dimension 1 of the logits as the classes, and in (N, T, C) that is "
+    "the time steps (when T == C nothing complains, and the loss is simply wrong). Bring the "
+    "logits into a shape it takes, with the targets to match."
+)
