@@ -18,6 +18,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 import torch
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
@@ -32,17 +33,34 @@ __all__ = [
     "plot_loss_surface",
     "plot_losses",
     "LiveLossPlot",
+    "PALETTE",
+    "MARKERS",
 ]
+
+# Okabe and Ito's colours, which people with the common colour-vision deficiencies can tell
+# apart; every plot here draws from them. Where two things must be told apart, a marker shape
+# (MARKERS) or a label says it too, never the colour alone.
+PALETTE: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+)
+MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X")
+_VERMILLION, _YELLOW = PALETTE[3], PALETTE[6]
 
 # ----------------------------------------------------------------------------------------------
 # The autograd graph
 # ----------------------------------------------------------------------------------------------
 
-_KIND_COLOURS = {
-    "output": ("#fde2c4", "#b35900"),
-    "function": ("#d6e6f5", "#1f4e79"),
+_KIND_COLOURS = {  # (fill, edge): light tints of the palette's orange, blue and bluish green
+    "output": ("#fbe3b8", "#a86f00"),
+    "function": ("#cfe3f2", "#0072B2"),
     "accumulate": ("#e6e6e6", "#555555"),
-    "leaf": ("#d5efd5", "#2e7d32"),
+    "leaf": ("#c8eadf", "#007a58"),
 }
 _KIND_NAMES = {
     "output": "output tensor",
@@ -349,7 +367,7 @@ def draw_graph(
                 -(start.layer + below[1]) / 2,
                 f"×{count}",
                 fontsize=8,
-                color="#a40000",
+                color="#a33f00",  # a dark vermillion
                 ha="left",
                 va="center",
             )
@@ -507,6 +525,9 @@ def _log_ticks(low: float, high: float) -> list[float]:
     return ticks
 
 
+_STAR_ZORDER = 10  # above the default of lines (2) and of the paths and markers drawn here
+
+
 def plot_loss_surface(
     loss_fn: Callable[[Any, Any], Any],
     w_values: Any,
@@ -572,50 +593,56 @@ def plot_loss_surface(
             bar.set_ticks(_log_ticks(level_values[0], level_values[-1]))
             bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
             bar.ax.yaxis.set_minor_locator(NullLocator())
-    ax.plot(
-        ws[col],
-        bs[row],
-        marker="*",
-        markersize=12,
-        color="white",
-        markeredgecolor="black",
-        linestyle="none",
-        label="lowest on grid",
-    )
     if points is not None:
         ax.plot(
             points[:, 0],
             points[:, 1],
             "-o",
-            color="#e4572e",
+            color=_VERMILLION,
             markersize=3,
             linewidth=1.4,
+            zorder=3,
             label=f"path ({len(points)} points)",
         )
         ax.plot(
             points[0, 0],
             points[0, 1],
             "o",
-            color="#e4572e",
+            color=_VERMILLION,
             markersize=8,
             markeredgecolor="black",
+            zorder=4,
             label="start",
         )
-        ax.plot(
+        ax.plot(  # an open ring, so the star can show inside it when the path ends at the bottom
             points[-1, 0],
             points[-1, 1],
             "s",
-            color="#ffd23f",
-            markersize=7,
-            markeredgecolor="black",
+            markerfacecolor="none",
+            markeredgecolor=_YELLOW,
+            markersize=16,
+            markeredgewidth=2.2,
+            path_effects=[patheffects.withStroke(linewidth=4, foreground="black")],
+            zorder=5,
             label="end",
         )
+    ax.plot(  # drawn last and on top: paths a caller adds later stay under it too
+        ws[col],
+        bs[row],
+        marker="*",
+        markersize=13,
+        color="white",
+        markeredgecolor="black",
+        linestyle="none",
+        zorder=_STAR_ZORDER,
+        label="lowest on grid",
+    )
     ax.set_xlim(ws[0], ws[-1])
     ax.set_ylim(bs[0], bs[-1])
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.85, markerscale=0.7, labelspacing=0.7)
     return fig
 
 
@@ -681,9 +708,17 @@ def _draw_curves(
     title: str,
     logy: bool,
 ) -> None:
-    for label, (steps, values) in series.items():
-        marker = "o" if len(values) <= 30 else None
-        ax.plot(steps, values, marker=marker, markersize=3, linewidth=1.4, label=label)
+    for k, (label, (steps, values)) in enumerate(series.items()):
+        ax.plot(  # colour and marker shape both tell the curves apart; long curves get a few marks
+            steps,
+            values,
+            color=PALETTE[k % len(PALETTE)],
+            marker=MARKERS[k % len(MARKERS)],
+            markevery=1 if len(values) <= 30 else max(1, len(values) // 12),
+            markersize=3.5,
+            linewidth=1.4,
+            label=label,
+        )
     if logy:
         positive = all(v > 0 for _, vs in series.values() for v in vs if math.isfinite(v))
         if not positive:

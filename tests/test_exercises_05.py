@@ -7,117 +7,7 @@ import torch
 from torch.nn import functional as F
 
 from helpers.checks import grade
-from helpers.exercises.nb05 import MOMENTUM_PROBLEM, momentum_run
-
-# --- 05.sgd_step ---------------------------------------------------------------------------
-
-
-def sgd_step(params, lr):
-    with torch.no_grad():
-        for p in params:
-            p -= lr * p.grad
-
-
-def sgd_step_no_grad_missing(params, lr):
-    for p in params:
-        p -= lr * p.grad
-
-
-def sgd_step_rebinds(params, lr):
-    with torch.no_grad():
-        for p in params:
-            p = p - lr * p.grad  # the bug under test
-
-
-def sgd_step_without_lr(params, lr):
-    with torch.no_grad():
-        for p in params:
-            p -= p.grad
-
-
-def sgd_step_uphill(params, lr):
-    with torch.no_grad():
-        for p in params:
-            p += lr * p.grad
-
-
-def sgd_step_lr_twice(params, lr):
-    with torch.no_grad():
-        for p in params:
-            p -= lr * lr * p.grad
-
-
-def sgd_step_fixed_lr(params, lr):
-    with torch.no_grad():
-        for p in params:
-            p -= 0.05 * p.grad
-
-
-def sgd_step_first_only(params, lr):
-    with torch.no_grad():
-        params[0] -= lr * params[0].grad
-
-
-def sgd_step_takes_a_model(model, lr):
-    for p in model.parameters():
-        p.data -= lr * p.grad
-
-
-def sgd_step_clears_grad(params, lr):
-    with torch.no_grad():
-        for p in params:
-            p -= lr * p.grad
-            p.grad = None
-
-
-def sgd_step_detaches(params, lr):
-    for p in params:
-        p.requires_grad_(False)
-        p -= lr * p.grad
-
-
-def test_sgd_step_right_answer_passes():
-    assert grade("05.sgd_step", sgd_step).ok
-
-
-def test_sgd_step_with_add_and_alpha_passes():
-    def sgd_step_add(params, lr):
-        with torch.no_grad():
-            for p in params:
-                p.add_(p.grad, alpha=-lr)
-
-    assert grade("05.sgd_step", sgd_step_add).ok
-
-
-@pytest.mark.parametrize(
-    ("answer", "phrase"),
-    [
-        (None, "still None"),
-        (3.0, "itself, not the result of calling it"),
-        (sgd_step_no_grad_missing, "with torch.no_grad():"),
-        (sgd_step_rebinds, "did not change"),
-        (sgd_step_without_lr, "multiply the gradient by lr"),
-        (sgd_step_uphill, "uphill"),
-        (sgd_step_lr_twice, "not twice"),
-        (sgd_step_fixed_lr, "Use the lr you are given"),
-        (sgd_step_first_only, "weight changed but bias did not"),
-        (sgd_step_takes_a_model, "a list of parameters, not a model"),
-        (sgd_step_clears_grad, "zero_grad()'s job"),
-        (sgd_step_detaches, "no longer a leaf"),
-        (lambda: None, "TypeError"),
-    ],
-)
-def test_sgd_step_mistakes_get_their_hint(answer, phrase):
-    feedback = grade("05.sgd_step", answer)
-    assert not feedback.ok
-    assert phrase in feedback.message, feedback.message
-
-
-def test_sgd_step_checker_leaves_the_learners_random_state_alone():
-    state = torch.random.get_rng_state()
-    grade("05.sgd_step", sgd_step)
-    assert torch.equal(torch.random.get_rng_state(), state)
-
+from helpers.exercises.nb05 import MOMENTUM_PROBLEM, limit_problem, momentum_run
 
 # --- 05.train_step -------------------------------------------------------------------------
 
@@ -288,3 +178,83 @@ def test_momentum_mistakes_get_their_hint(answer, phrase):
 def test_momentum_run_rejects_bad_arguments(kwargs, error, phrase):
     with pytest.raises(error, match=phrase):
         momentum_run(**{**MOMENTUM_PROBLEM, **kwargs})
+
+
+# --- 05.lr_limit ---------------------------------------------------------------------------
+
+
+def _bowl(w):
+    X, y = limit_problem()
+    return ((X @ w - y) ** 2).mean()
+
+
+def _hessian():
+    return torch.autograd.functional.hessian(_bowl, torch.zeros(2))
+
+
+def _limit():
+    return 2 / torch.linalg.eigvalsh(_hessian()).max().item()
+
+
+def _sgd_final_loss(lr, steps=30):
+    w = torch.zeros(2, requires_grad=True)
+    optimizer = torch.optim.SGD([w], lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        _bowl(w).backward()
+        optimizer.step()
+    return _bowl(w).item()
+
+
+def test_lr_limit_is_where_plain_sgd_starts_to_diverge():
+    limit = _limit()
+    start = _bowl(torch.zeros(2)).item()
+    assert _sgd_final_loss(0.95 * limit) < start
+    assert _sgd_final_loss(1.05 * limit) > 100 * start
+    diagonal = 2 / _hessian().diagonal().max().item()
+    assert diagonal > 1.5 * limit  # the diagonal trap is a real trap here
+    assert _sgd_final_loss(diagonal) > 100 * start
+
+
+def test_lr_limit_right_answers_pass():
+    limit = _limit()
+    for answer in (limit, torch.tensor(limit), torch.tensor([limit]), round(limit, 4)):
+        assert grade("05.lr_limit", answer).ok
+
+
+def test_lr_limit_problem_leaves_the_learners_random_state_alone():
+    state = torch.random.get_rng_state()
+    limit_problem()
+    grade("05.lr_limit", 1.0)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def _mistakes():
+    hessian = _hessian()
+    low, high = torch.linalg.eigvalsh(hessian).tolist()
+    eigenvalues = torch.linalg.eigvalsh(hessian)
+    return [
+        (None, "still None"),
+        (2 / low, "smallest eigenvalue"),
+        (1 / high, "1/λ"),
+        (high, "an eigenvalue λ itself"),
+        (2 / hessian.diagonal().max().item(), "diagonal of the Hessian"),
+        (2 / hessian.diagonal().min().item(), "diagonal of the Hessian"),
+        (2 / hessian.trace().item(), "sum of the eigenvalues"),
+        (0.97 * 2 / high, "search by trial"),
+        (0.1, "torch.autograd.functional.hessian"),
+        (2 / eigenvalues, "one per eigenvalue"),
+        (2 / torch.linalg.eigvals(hessian).real.max() + 0j * torch.ones(()), "eigvalsh"),
+        ("1.6", "should be a number"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(12))
+def test_lr_limit_mistakes_get_their_hint_without_the_answer(index):
+    answer, phrase = _mistakes()[index]
+    feedback = grade("05.lr_limit", answer)
+    assert not feedback.ok
+    assert phrase in feedback.message, feedback.message
+    limit = _limit()
+    for shown in (f"{limit:.2f}", f"{limit:.3g}", f"{limit:.4g}"):
+        assert shown not in feedback.message  # a hint never gives the answer away

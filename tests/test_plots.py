@@ -15,6 +15,8 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from helpers.plots import (
+    MARKERS,
+    PALETTE,
     LiveLossPlot,
     autograd_graph,
     draw_graph,
@@ -283,6 +285,34 @@ def test_loss_surface_draws_the_path_and_the_minimum():
     assert np.allclose([best.get_xdata()[0], best.get_ydata()[0]], [3.0, 0.4], atol=0.21)
     assert ax.get_xlabel() == "w" and ax.get_ylabel() == "b"
     assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "loss (log scale)"
+
+
+def test_loss_surface_star_stays_visible_where_the_path_ends():
+    # a path that ends on the lowest grid point: the star is drawn above the end marker, and the
+    # end marker is an open ring larger than the star, so both show
+    path = [(-2.0, 3.0), (3.0, 0.5)]
+    fig = plot_loss_surface(
+        _line_loss, torch.linspace(-3, 5, 41), torch.linspace(-2, 4, 31), path=path
+    )
+    ax = fig.axes[0]
+    star = next(line for line in ax.lines if line.get_label() == "lowest on grid")
+    end = next(line for line in ax.lines if line.get_label() == "end")
+    assert np.allclose([star.get_xdata()[0], star.get_ydata()[0]], path[-1], atol=0.11)
+    assert star.get_zorder() > max(line.get_zorder() for line in ax.lines if line is not star)
+    assert end.get_markerfacecolor() == "none" and end.get_markersize() > star.get_markersize()
+    later = ax.plot([-2.0, 3.0], [3.0, 0.5], "-o")[0]  # a path a notebook adds afterwards
+    assert star.get_zorder() > later.get_zorder()
+
+
+def test_plots_draw_from_the_colour_blind_safe_palette_with_a_second_cue():
+    ax = plot_losses({"a": [3.0, 2.0], "b": [2.5, 1.0], "c": list(np.linspace(3, 1, 100))}).axes[0]
+    colours = [line.get_color() for line in ax.lines]
+    markers = [line.get_marker() for line in ax.lines]
+    assert colours == list(PALETTE[:3]) and markers == list(MARKERS[:3])
+    assert len(set(PALETTE)) == len(PALETTE) and len(set(MARKERS)) == len(MARKERS)
+    fig = plot_loss_surface(_line_loss, [0.0, 1.0, 2.0], [0.0, 1.0], path=[(0.0, 0.0), (1.0, 1.0)])
+    path = next(line for line in fig.axes[0].lines if line.get_label().startswith("path"))
+    assert path.get_color() in PALETTE
 
 
 def test_loss_surface_uses_linear_levels_for_a_small_range():

@@ -1,7 +1,8 @@
 """Exercise checks for 05 — optimizer.step(): changing the weights.
 
 Answers that are functions are called here, on a fresh probe model of the checker's own, and
-compared with what `torch.optim.SGD` does to an identical twin of that model.
+compared with what `torch.optim.SGD` does to an identical twin of that model. Number answers are
+compared with a value computed here; no hint gives that value away.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from helpers.checks import compare_number, exercise, expect_function, first_line
 
 __all__ = [
     "MOMENTUM_PROBLEM",
+    "check_lr_limit",
     "check_momentum_by_hand",
-    "check_sgd_step",
     "check_train_step",
+    "limit_problem",
     "momentum_run",
 ]
 
@@ -85,69 +87,6 @@ def _update_hint(delta: torch.Tensor, grad: torch.Tensor, lr: float) -> str | No
     return (
         "the weights changed, but not by -lr * p.grad. Update each parameter with p -= lr * p.grad."
     )
-
-
-@exercise(
-    "05.sgd_step",
-    "sgd_step(params, lr) moves every parameter by -lr * p.grad in place, as torch.optim.SGD does",
-)
-def check_sgd_step(answer: Any) -> str | None:
-    """Call the learner's sgd_step on a fresh model and compare with torch.optim.SGD."""
-    hint = expect_function(answer, "sgd_step")
-    if hint:
-        return hint
-    model, X, y = _probe()
-    twin = copy.deepcopy(model)
-    _fill_gradients(model, X, y)
-    _fill_gradients(twin, X, y)
-    names = [name for name, _ in model.named_parameters()]
-    params = list(model.parameters())
-    before = [p.detach().clone() for p in params]
-    grads = [p.grad.clone() for p in params]
-    try:
-        answer(params, LR)
-    except AttributeError as error:
-        if "parameters" in str(error):
-            return (
-                "sgd_step gets a list of parameters, not a model: loop with `for p in params:` "
-                "instead of calling .parameters()."
-            )
-        return _error_hint("sgd_step(params, lr)", error)
-    except Exception as error:
-        return _error_hint("sgd_step(params, lr)", error)
-    torch.optim.SGD(twin.parameters(), lr=LR).step()
-    current = list(model.parameters())
-    if any(a is not b for a, b in zip(current, params, strict=False)):
-        return (
-            "the model holds different Parameter objects after sgd_step: update the ones in "
-            "params in place instead of replacing them."
-        )
-    changed = []
-    for name, p, old, grad in zip(names, params, before, grads, strict=True):
-        if not (p.is_leaf and p.requires_grad):
-            return (
-                f"after sgd_step, {name} is no longer a leaf that requires grad. "
-                "Update it in place under torch.no_grad(); do not detach or replace it."
-            )
-        hint = _update_hint(p.detach() - old, grad, LR)
-        changed.append(not torch.equal(p.detach(), old))
-        if hint and any(changed[:-1]) and not changed[-1]:
-            return (
-                f"{names[0]} changed but {name} did not: update every parameter in params, "
-                "not just the first."
-            )
-        if hint:
-            return f"{name}: {hint}"
-    for name, p, grad in zip(names, params, grads, strict=True):
-        if p.grad is None or not torch.equal(p.grad, grad):
-            return (
-                f"sgd_step changed {name}.grad. The step only reads the gradients; "
-                "clearing them is zero_grad()'s job, before the next backward()."
-            )
-    for name, p, want in zip(names, params, twin.parameters(), strict=True):
-        if not torch.allclose(p.detach(), want.detach(), rtol=1e-5, atol=1e-6):
-            return f"{name} differs from what torch.optim.SGD(lr={LR}) gives."
-    return None
 
 
 STEPS = 3
@@ -289,3 +228,88 @@ def check_momentum_by_hand(answer: Any) -> str | None:
             "steps: g = 2w; v = g on the first step, then v = 0.9 · v + g; then w -= 0.1 · v."
         )
     return hint
+
+
+# --- 05.lr_limit: the learning rate above which plain SGD diverges, for a new loss ---------------
+
+
+def limit_problem() -> tuple[torch.Tensor, torch.Tensor]:
+    """Two strongly correlated features (N = 32) and their targets; the learner's RNG is left alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        x1 = torch.linspace(-1.0, 1.0, 32)
+        x2 = 0.9 * x1 + 0.2 * torch.randn(32)
+        X = torch.stack([x1, x2], dim=1)
+        y = X @ torch.tensor([1.0, -0.5]) + 0.1 * torch.randn(32)
+    return X, y
+
+
+def _bowl_hessian() -> torch.Tensor:
+    """The Hessian of mean((X w - y)²) over w: 2/N · XᵀX, the same at every w (float64)."""
+    X, _ = limit_problem()
+    X = X.double()
+    return 2 / X.shape[0] * X.T @ X
+
+
+@exercise("05.lr_limit", "the learning rate above which plain SGD diverges on bowl(w): 2/λ")
+def check_lr_limit(answer: Any) -> str | None:
+    """Compare a number with 2/λ, λ the largest eigenvalue of bowl's Hessian; name the usual slips."""
+    hessian = _bowl_hessian()
+    low, high = torch.linalg.eigvalsh(hessian).tolist()
+    expected = 2 / high
+    if isinstance(answer, torch.Tensor) and answer.is_complex():
+        return (
+            "the answer is a complex number: torch.linalg.eigvals gives complex eigenvalues. A "
+            "Hessian is symmetric, so use torch.linalg.eigvalsh, whose eigenvalues are real."
+        )
+    if isinstance(answer, torch.Tensor) and answer.numel() == 2:
+        return (
+            "the answer holds two numbers, one per eigenvalue. Which direction limits the "
+            "learning rate: the gently or the most sharply curved one? Keep that one number."
+        )
+    hint = compare_number(answer, expected, name="the limit", rel_tol=1e-3)
+    if hint is None:
+        return None
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        answer = answer.detach().item()
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        return hint
+    value = float(answer)
+    diagonal = hessian.diagonal().tolist()
+    mistakes = [
+        (
+            [2 / low, 1 / low],
+            "that comes from the smallest eigenvalue, the gently curved direction. Steps "
+            "overshoot first along the most sharply curved direction: the largest eigenvalue.",
+        ),
+        (
+            [1 / high],
+            "that is where a step starts to land on the other side of the bottom (1/λ). It "
+            "still lands closer than it started until the learning rate reaches twice that.",
+        ),
+        ([high, low], "that is an eigenvalue λ itself, a curvature, not a learning rate."),
+        (
+            [2 / d for d in diagonal] + [1 / d for d in diagonal],
+            "that comes from the diagonal of the Hessian: the curvature along each weight alone. "
+            "The two features are strongly correlated, so the most sharply curved direction "
+            "mixes both weights; take the eigenvalues of the whole Hessian.",
+        ),
+        (
+            [2 / (low + high)],
+            "that is 2 divided by the sum of the eigenvalues (the trace): a safe learning rate, "
+            "but smaller than the limit. Use the largest eigenvalue alone.",
+        ),
+    ]
+    for candidates, mistake in mistakes:
+        if any(math.isclose(value, c, rel_tol=1e-3) for c in candidates):
+            return f"the limit is not {value:.4g}: {mistake}"
+    if math.isclose(value, expected, rel_tol=0.05):
+        return (
+            f"{value:.4g} is close, but not it: that looks like a search by trial. Compute it "
+            "exactly: the Hessian of bowl, its largest eigenvalue λ, then 2/λ."
+        )
+    return (
+        f"the limit is not {value:.4g}. Compute the Hessian of bowl with "
+        "torch.autograd.functional.hessian at any w (it is the same everywhere), its largest "
+        "eigenvalue λ with torch.linalg.eigvalsh, and then 2/λ."
+    )
