@@ -3,6 +3,14 @@
 Processes started with "spawn" cannot import code defined in a notebook, so the model, the data
 and the worker live here. `ddp_gradients` starts the processes, collects what rank 0 saw, and
 always stops every process it started, even when a rank fails.
+
+Everything here runs on the CPU, on purpose and on every machine, GPUs or not. Notebook 12
+compares what two ranks compute with what one process computes, and that comparison must run
+wherever a learner is: two processes on one machine need two GPUs under nccl, and a laptop or a
+Colab runtime has none or one, while gloo runs any number of ranks on the CPU. So the worker
+names "gloo" itself, `make_problem` builds its model and data on the CPU even when a default
+device has been set, and gradients come back as CPU tensors. helpers/train_ddp.py is the
+script that moves the same problem to GPUs, when there is one per rank.
 """
 
 from __future__ import annotations
@@ -32,16 +40,17 @@ __all__ = [
 
 
 def make_problem(total_batch: int, seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    """A small regression model and a batch of `total_batch` samples, the same for every caller."""
+    """A small regression model and `total_batch` samples, on the CPU and the same for every caller."""
     if isinstance(total_batch, bool) or not isinstance(total_batch, int) or total_batch < 1:
         raise ValueError(f"total_batch must be a whole number >= 1, not {total_batch!r}.")
-    generator = torch.Generator().manual_seed(seed)
-    inputs = torch.randn(total_batch, 5, generator=generator)
-    targets = inputs @ torch.randn(5, 1, generator=generator) + 0.1 * torch.randn(
-        total_batch, 1, generator=generator
-    )
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 1))
+    with torch.device("cpu"):  # the CPU even if torch.set_default_device() chose a GPU
+        generator = torch.Generator().manual_seed(seed)
+        inputs = torch.randn(total_batch, 5, generator=generator)
+        targets = inputs @ torch.randn(5, 1, generator=generator) + 0.1 * torch.randn(
+            total_batch, 1, generator=generator
+        )
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 1))
     return model, inputs, targets
 
 
@@ -129,7 +138,7 @@ def _worker(rank: int, world_size: int, port: int, options: dict[str, Any], resu
                 losses.append(loss.item() * micro)
             gathered: list[Any] = [None] * world_size
             dist.all_gather_object(gathered, losses)
-            grads = {k: v.numpy() for k, v in _grads(model).items()}
+            grads = {k: v.cpu().numpy() for k, v in _grads(model).items()}
             reports.append((grads, calls[0], [loss for part in gathered for loss in part]))
         if rank == 0:
             results.put(("ok", rank, reports))

@@ -9,7 +9,34 @@ import sys
 
 import torch
 
-__all__ = ["seed_everything", "pick_device", "versions", "running_on"]
+__all__ = [
+    "seed_everything",
+    "pick_device",
+    "versions",
+    "running_on",
+    "NOTEBOOK_DEVICES",
+    "notebook_devices",
+]
+
+# Which device each lesson notebook computes on. "best" means pick_device() (cuda, else mps,
+# else cpu); "cpu" means the notebook pins the CPU, for the reason given, and says in its text
+# that it "runs on the CPU". Notebook 00 trains nothing; the solutions run their exercise answers
+# on the CPU, as the checkers do. tests/test_devices.py checks every notebook against this table,
+# and `make gpu-check` (tools/gpu_check.py) that a GPU is used exactly where it says "best".
+NOTEBOOK_DEVICES: dict[str, tuple[str, str]] = {
+    "01": ("cpu", "a few small tensors, compared exactly"),
+    "02": ("cpu", "a few small tensors, compared exactly"),
+    "03": ("cpu", "a few small tensors, compared exactly"),
+    "04": ("cpu", "float64 finite differences and exact comparisons"),
+    "05": ("cpu", "hand-written updates compared bit for bit with torch.optim"),
+    "06": ("cpu", "accumulated and full-batch gradients compared closely"),
+    "07": ("best", "trains a small CNN on real images"),
+    "08": ("best", "a ResNet-18 training step"),
+    "09": ("cpu", "a resumed run compared bit for bit with an uninterrupted one"),
+    "10": ("cpu", "each bug compared with the fixed loop on one small problem"),
+    "11": ("cpu", "tiny fits checked against closed forms down to float32 rounding"),
+    "12": ("cpu", "two processes on one machine, through gloo, the backend for CPUs"),
+}
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -75,3 +102,12 @@ def running_on() -> str:
     if "VSCODE_PID" in os.environ or "VSCODE_CWD" in os.environ:
         return "vscode"
     return "local"
+
+
+def notebook_devices(device: torch.device | None = None) -> dict[str, str]:
+    """Map each notebook's number to the device it will use on this machine, as text."""
+    best = str(device if device is not None else pick_device())
+    return {
+        number: best if choice == "best" else "cpu"
+        for number, (choice, _) in NOTEBOOK_DEVICES.items()
+    }

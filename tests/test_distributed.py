@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import re
 import subprocess
 import sys
 import time
@@ -145,6 +146,35 @@ def test_the_torchrun_script_trains_two_ranks():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "step   2" in done.stdout
     assert "2 ranks, weights identical on all ranks: True" in done.stdout
+    # --backend auto: nccl with two GPUs or more, else gloo on the CPU (with a note on one GPU)
+    two_gpus = torch.cuda.is_available() and torch.cuda.device_count() >= 2
+    expected = (
+        "backend nccl, rank 0 computes on cuda:0"
+        if two_gpus
+        else "backend gloo, rank 0 computes on cpu"
+    )
+    assert expected in done.stdout
+    one_gpu = torch.cuda.is_available() and torch.cuda.device_count() == 1
+    assert ("nccl needs one GPU per rank" in done.stdout) is one_gpu  # a Colab GPU runtime
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_torchrun_script_trains_on_a_gpu_with_nccl():
+    """Wherever pytest finds a GPU: the real nccl path, one rank on cuda:0."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += [
+        "--nproc_per_node=1",
+        "-m",
+        "helpers.train_ddp",
+        "--steps",
+        "2",
+        "--backend",
+        "nccl",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "1 ranks, backend nccl, rank 0 computes on cuda:0" in done.stdout
+    assert "1 ranks, weights identical on all ranks: True" in done.stdout
 
 
 def test_no_ddp_wrapper_outlives_train():
@@ -170,3 +200,192 @@ def test_no_ddp_wrapper_outlives_train():
     finally:
         dist.destroy_process_group()
         torch.set_num_threads(threads)
+
+
+# The CUDA decisions of helpers/train_ddp.py, driven with made-up machines: no GPU is needed.
+
+GLOO_CPU = ("gloo", torch.device("cpu"))
+
+
+@pytest.mark.parametrize(
+    ("requested", "cuda", "nccl", "gpus", "ranks", "local_rank", "expected", "note"),
+    [
+        # auto: nccl only when CUDA, nccl and a GPU for every rank on this machine are there
+        ("auto", False, False, 0, 2, 0, GLOO_CPU, ""),
+        ("auto", False, True, 0, 2, 1, GLOO_CPU, ""),
+        ("auto", True, False, 2, 2, 1, GLOO_CPU, ""),  # CUDA but no nccl (Windows, say)
+        ("auto", True, True, 2, 2, 0, ("nccl", torch.device("cuda", 0)), ""),
+        ("auto", True, True, 2, 2, 1, ("nccl", torch.device("cuda", 1)), ""),
+        ("auto", True, True, 8, 4, 3, ("nccl", torch.device("cuda", 3)), ""),
+        # fewer GPUs than ranks (a 1-GPU Colab runtime, 2 ranks): the CPU, with a note
+        ("auto", True, True, 1, 2, 0, GLOO_CPU, "2 ranks on this machine but 1 GPU(s)"),
+        ("auto", True, True, 1, 2, 1, GLOO_CPU, "2 ranks on this machine but 1 GPU(s)"),
+        ("auto", True, True, 3, 4, 2, GLOO_CPU, "4 ranks on this machine but 3 GPU(s)"),
+        # gloo asked for: the CPU, whatever the machine has
+        ("gloo", True, True, 8, 2, 1, GLOO_CPU, ""),
+        ("gloo", False, False, 0, 1, 0, GLOO_CPU, ""),
+        # nccl asked for, and possible: rank LOCAL_RANK on cuda:LOCAL_RANK
+        ("nccl", True, True, 2, 2, 1, ("nccl", torch.device("cuda", 1)), ""),
+        ("nccl", True, True, 4, 1, 0, ("nccl", torch.device("cuda", 0)), ""),
+    ],
+)
+def test_the_backend_and_device_each_rank_chooses(
+    requested, cuda, nccl, gpus, ranks, local_rank, expected, note
+):
+    from helpers.train_ddp import choose_backend
+
+    chosen = choose_backend(requested, cuda, nccl, gpus, ranks, local_rank)
+    assert (chosen.name, chosen.device) == expected
+    assert (note in chosen.note) if note else chosen.note == ""
+    assert "nccl needs one GPU per rank" in chosen.note or not note
+
+
+@pytest.mark.parametrize(
+    ("requested", "cuda", "nccl", "gpus", "ranks", "local_rank", "message"),
+    [
+        ("nccl", False, False, 0, 2, 0, "needs CUDA GPUs, and PyTorch sees none"),
+        ("nccl", True, False, 2, 2, 0, "this PyTorch build has no nccl"),
+        ("nccl", True, True, 1, 2, 0, "runs 2 ranks and has 1 GPU(s)"),
+        ("nccl", True, True, 1, 2, 0, "--nproc_per_node=1 or fewer, or use --backend gloo"),
+        ("nccl", True, True, 0, 1, 0, "runs 1 ranks and has 0 GPU(s)"),
+        ("mpi", False, False, 0, 1, 0, "--backend must be one of auto, gloo, nccl"),
+        ("auto", False, False, 0, 2, 2, "LOCAL_RANK=2 is outside 0..1"),
+    ],
+)
+def test_an_impossible_choice_is_a_plain_message(
+    requested, cuda, nccl, gpus, ranks, local_rank, message
+):
+    from helpers.train_ddp import choose_backend
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        choose_backend(requested, cuda, nccl, gpus, ranks, local_rank)
+
+
+def test_every_rank_on_a_machine_makes_the_same_choice():
+    from helpers.train_ddp import choose_backend
+
+    for machine in [(True, True, 1), (True, True, 2), (False, False, 0), (True, False, 2)]:
+        names = {choose_backend("auto", *machine, 2, rank).name for rank in range(2)}
+        assert len(names) == 1, machine
+
+
+def test_the_machine_facts_come_from_torch_and_torchrun(monkeypatch):
+    from helpers import train_ddp
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.distributed, "is_nccl_available", lambda: True)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    colab = train_ddp.detect_backend("auto")  # one GPU, two ranks on this machine
+    assert (colab.name, colab.device) == ("gloo", torch.device("cpu")) and colab.note
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert train_ddp.detect_backend("auto").device == torch.device("cuda", 1)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")  # without it, every rank counts as local
+    with pytest.raises(ValueError, match="runs 4 ranks and has 2 GPU"):
+        train_ddp.detect_backend("nccl")
+
+
+def test_asking_for_nccl_without_a_gpu_stops_with_a_message(monkeypatch, capsys):
+    from helpers import train_ddp
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert train_ddp.main(["--steps", "1", "--backend", "nccl"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("train_ddp: --backend nccl needs CUDA GPUs")
+    assert "Traceback" not in captured.err and captured.out == ""
+    monkeypatch.setenv("LOCAL_RANK", "1")  # the other ranks stop too, without repeating it
+    assert train_ddp.main(["--steps", "1", "--backend", "nccl"]) == 2
+    assert capsys.readouterr().err == ""
+
+
+def test_the_model_and_the_data_go_to_the_chosen_device():
+    from helpers.train_ddp import place_problem
+
+    meta = torch.device("meta")  # a device without storage: proves the move, needs no GPU
+    model, inputs, targets = place_problem(8, meta)
+    assert inputs.device == targets.device == meta
+    assert all(p.device == meta for p in model.parameters())
+    model, inputs, _ = place_problem(8, torch.device("cpu"))
+    assert torch.equal(inputs, make_problem(8)[1])  # the same numbers as everywhere else
+
+
+def test_make_problem_stays_on_the_cpu_whatever_the_default_device():
+    torch.set_default_device("meta")
+    try:
+        model, inputs, targets = make_problem(4)
+    finally:
+        torch.set_default_device(None)
+    assert inputs.device.type == targets.device.type == "cpu"
+    assert all(p.device.type == "cpu" for p in model.parameters())
+
+
+class _Gathered(Exception):
+    """Raised by a stand-in all_gather once it has seen its tensors."""
+
+
+def test_all_gather_gets_tensors_on_the_models_device(monkeypatch):
+    from helpers.train_ddp import place_problem, weights_identical
+
+    seen = []
+
+    def fake_all_gather(copies, tensor):
+        seen.extend([tensor.device] + [c.device for c in copies])
+        raise _Gathered
+
+    monkeypatch.setattr(torch.distributed, "all_gather", fake_all_gather)
+    model, _, _ = place_problem(4, torch.device("meta"))
+    with pytest.raises(_Gathered):
+        weights_identical(model, world=3)
+    assert seen == [torch.device("meta")] * 4
+
+
+@pytest.mark.parametrize(("differs", "expected"), [(False, True), (True, False)])
+def test_weights_identical_compares_every_rank(monkeypatch, differs, expected):
+    from helpers.train_ddp import weights_identical
+
+    def fake_all_gather(copies, tensor):
+        for rank, copy in enumerate(copies):
+            copy.copy_(tensor + (1.0 if differs and rank == 2 else 0.0))
+
+    monkeypatch.setattr(torch.distributed, "all_gather", fake_all_gather)
+    assert weights_identical(make_problem(4)[0], world=3) is expected
+
+
+def test_train_puts_everything_on_the_device_it_is_given(monkeypatch):
+    """train(device=cpu) in a one-rank gloo group: the problem and the gathered weights go there."""
+    import argparse
+
+    import torch.distributed as dist
+
+    from helpers import train_ddp
+    from helpers.distributed import _free_port
+
+    placed, gathered = [], []
+    real_place, real_gather = train_ddp.place_problem, dist.all_gather
+
+    def spy_place(total_batch, device):
+        placed.append(device)
+        return real_place(total_batch, device)
+
+    def spy_gather(copies, tensor):
+        gathered.extend([tensor.device] + [c.device for c in copies])
+        return real_gather(copies, tensor)
+
+    monkeypatch.setattr(train_ddp, "place_problem", spy_place)
+    monkeypatch.setattr(dist, "all_gather", spy_gather)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1
+    )
+    threads = torch.get_num_threads()
+    try:
+        args = argparse.Namespace(steps=1, batch_per_rank=4, accumulate=2, lr=0.1)
+        assert train_ddp.train(args, rank=0, world=1, device="cpu") is True
+    finally:
+        dist.destroy_process_group()
+        torch.set_num_threads(threads)
+    assert placed == [torch.device("cpu")]
+    assert gathered == [torch.device("cpu")] * 2
