@@ -12,6 +12,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers.plots import PALETTE
 from helpers.widgets.learning_rate import (
     LR_MAX_EXPONENT,
     LR_MIN_EXPONENT,
@@ -147,6 +148,38 @@ def test_a_large_learning_rate_diverges_with_a_message_and_a_picture():
     # Back to a safe value: the explorer recovers.
     explorer.set(lr=0.1)
     assert not explorer.diverged and len(explorer.losses) == 41
+
+
+def test_a_path_that_ends_at_the_lowest_point_leaves_the_star_visible():
+    explorer = LearningRateExplorer()
+    explorer.set(lr=0.3, steps=100, optimizer="SGD")  # ends on the least-squares point
+    contour_ax = explorer._artists["contour_ax"]
+    star = explorer._artists["star"]
+    end = explorer._artists["end"]
+    assert star.get_label() == "lowest on grid"
+    assert math.dist(explorer.path[-1], (star.get_xdata()[0], star.get_ydata()[0])) < 0.1
+    # the end marker is an open ring, larger than the star, in the palette's colours
+    assert end.get_marker() == "o" and end.get_markerfacecolor() == "none"
+    assert end.get_markersize() > star.get_markersize()
+    assert explorer._artists["path"].get_color() in PALETTE
+    assert end.get_markeredgecolor() in PALETTE
+    # and in the picture the star's white centre shows, not the end marker or the path
+    image = PIL.Image.open(io.BytesIO(explorer.figure_image.value)).convert("RGB")
+    x, y = contour_ax.transData.transform((star.get_xdata()[0], star.get_ydata()[0]))
+    r, g, b = image.getpixel((round(x), image.height - round(y)))
+    assert min(r, g, b) > 200, (r, g, b)
+
+
+def test_divergence_is_told_by_marker_and_title_not_colour_alone():
+    explorer = LearningRateExplorer()
+    explorer.set(lr=1.0, steps=40)
+    assert explorer.diverged
+    assert explorer._artists["end"].get_marker() == "X"
+    assert "(diverged)" in explorer._artists["contour_ax"].get_title()
+    assert "diverged after" in explorer._artists["loss_ax"].get_title()
+    explorer.set(lr=0.1)
+    assert explorer._artists["end"].get_marker() == "o"
+    assert "diverged" not in explorer._artists["contour_ax"].get_title()
 
 
 def test_the_largest_learning_rate_diverges_at_once_not_with_a_crash():

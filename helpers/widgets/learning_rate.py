@@ -18,10 +18,11 @@ import ipywidgets as widgets
 import numpy as np
 import PIL.Image
 import torch
+from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from helpers.plots import plot_loss_surface
+from helpers.plots import PALETTE, plot_loss_surface
 from helpers.widgets._base import Explorer, figure_to_png
 
 __all__ = ["LearningRateExplorer"]
@@ -34,6 +35,14 @@ GRID_POINTS = 41  # the contour grid is GRID_POINTS x GRID_POINTS, computed once
 EXPLODE_FACTOR = 1e3  # a loss this many times larger than anything on the contour has exploded
 DPI = 72
 KEPT_RUNS = 16  # recent runs kept, so that moving a slider back redraws without re-running
+# Colours from helpers.plots' colour-blind-safe palette. A diverged run is told by an X marker and
+# by "(diverged)" in both titles, not by colour alone.
+PATH_COLOUR, END_COLOUR, LOSS_COLOUR = (
+    PALETTE[3],
+    PALETTE[6],
+    PALETTE[0],
+)  # vermillion, yellow, blue
+STAR_LABEL = "lowest on grid"  # the label plot_loss_surface gives its star
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -359,30 +368,61 @@ class LearningRateExplorer(Explorer):
         contour_ax.set_xlabel("w")
         contour_ax.set_ylabel("b")
         contour_ax.set_title(" ", fontsize=11)
-        (path_line,) = contour_ax.plot([], [], "-o", color="#ff7f0e", markersize=3, linewidth=1.5)
-        contour_ax.plot(*self.start, "o", color="white", markeredgecolor="black", zorder=4)
-        (end_dot,) = contour_ax.plot([], [], "o", color="#ff7f0e", markersize=8, zorder=5)
-        (loss_line,) = loss_ax.plot([], [], "-", color="#1f77b4", linewidth=1.8)
+        (path_line,) = contour_ax.plot(
+            [],
+            [],
+            "-o",
+            color=PATH_COLOUR,
+            markersize=3,
+            linewidth=1.5,
+            path_effects=[patheffects.withStroke(linewidth=3, foreground="white")],  # any colour
+            label="path",
+        )
+        contour_ax.plot(
+            *self.start, "o", color="white", markeredgecolor="black", zorder=4, label="start"
+        )
+        # The end of the path: an open ring, larger than the star, so that a path ending at the
+        # lowest point shows both; a diverged run ends in an X instead (see _draw_run).
+        (end_marker,) = contour_ax.plot(
+            [],
+            [],
+            "o",
+            markersize=14,
+            markerfacecolor="none",
+            markeredgecolor=END_COLOUR,
+            markeredgewidth=2.2,
+            path_effects=[patheffects.withStroke(linewidth=4, foreground="black")],
+            linestyle="none",
+            zorder=5,
+            label="end",
+        )
+        (loss_line,) = loss_ax.plot([], [], "-", color=LOSS_COLOUR, linewidth=1.8)
         loss_ax.set_xlabel("step")
         loss_ax.set_ylabel("loss")
         loss_ax.grid(True, alpha=0.3)
-        diverged_line = loss_ax.axvline(0, color="#d62728", linestyle="--", visible=False)
-        for moving in (path_line, end_dot, contour_ax.title, loss_ax):
+        diverged_line = loss_ax.axvline(0, color=PATH_COLOUR, linestyle="--", visible=False)
+        for moving in (path_line, end_marker, contour_ax.title, loss_ax):
             moving.set_animated(True)  # left out of the cached background, drawn on each move
         artists = {
             "contour_ax": contour_ax,
             "loss_ax": loss_ax,
             "path": path_line,
-            "end": end_dot,
+            "end": end_marker,
             "loss": loss_line,
             "diverged": diverged_line,
         }
         return figure, artists
 
     def _draw_background(self) -> None:
-        plot_loss_surface(
-            self.loss_fn, self._w_values, self._b_values, ax=self._artists["contour_ax"], title=" "
-        )
+        contour_ax = self._artists["contour_ax"]
+        plot_loss_surface(self.loss_fn, self._w_values, self._b_values, ax=contour_ax, title=" ")
+        # The star and the legend go on top of the path: they are drawn after it on every move
+        # (blitting draws the moving artists in the order given, whatever their zorder).
+        star = next(line for line in contour_ax.lines if line.get_label() == STAR_LABEL)
+        legend = contour_ax.get_legend()
+        for on_top in (star, legend):
+            on_top.set_animated(True)
+        self._artists["star"], self._artists["legend"] = star, legend
         canvas = self._figure.canvas
         canvas.draw()
         self._background = canvas.copy_from_bbox(self._figure.bbox)
@@ -393,10 +433,14 @@ class LearningRateExplorer(Explorer):
         bs = [p[1] for p in self.path]
         a["path"].set_data(ws, bs)
         a["end"].set_data(ws[-1:], bs[-1:])
-        a["end"].set_marker("X" if self.diverged else "o")
-        a["end"].set_color("#d62728" if self.diverged else "#ff7f0e")
+        if self.diverged:  # a filled X: the run flew off (usually beyond the axes)
+            a["end"].set(marker="X", markerfacecolor=PATH_COLOUR, markeredgecolor="black")
+        else:  # an open ring: the star shows through it when the path ends at the bottom
+            a["end"].set(marker="o", markerfacecolor="none", markeredgecolor=END_COLOUR)
         title = f"{self.optimizer}, lr = {self.lr:.3g}" + (" (diverged)" if self.diverged else "")
-        a["contour_ax"].set_title(title, fontsize=11, color="#a40000" if self.diverged else "black")
+        a["contour_ax"].set_title(
+            title, fontsize=11, color=PATH_COLOUR if self.diverged else "black"
+        )
 
         loss_ax = a["loss_ax"]
         a["loss"].set_data(range(len(self.losses)), self.losses)
@@ -420,7 +464,7 @@ class LearningRateExplorer(Explorer):
 
         figure, canvas = self._figure, self._figure.canvas
         canvas.restore_region(self._background)
-        for moving in (loss_ax, a["contour_ax"].title, a["path"], a["end"]):
+        for moving in (loss_ax, a["contour_ax"].title, a["path"], a["end"], a["star"], a["legend"]):
             figure.draw_artist(moving)
         return _canvas_png(canvas)
 
