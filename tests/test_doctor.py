@@ -834,3 +834,129 @@ def test_every_code_has_a_description_and_codes_are_listed_in_that_order():
     assert [order.index(c) for c in findings.codes] == sorted(
         order.index(c) for c in findings.codes
     )
+
+
+# --- issue 17: no misfires on clipping, autocast, step-before-backward, a detached output ----
+
+
+def step_clips_by_norm(model, optimizer, loss_fn, inputs, targets):
+    optimizer.zero_grad()
+    loss = loss_fn(model(inputs), targets)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=0.1)  # binds on the probe
+    optimizer.step()
+    return loss.item()
+
+
+def step_clips_by_value(model, optimizer, loss_fn, inputs, targets):
+    optimizer.zero_grad()
+    loss = loss_fn(model(inputs), targets)
+    loss.backward()
+    torch.nn.utils.clip_grad_value_(model.parameters(), clip_value=0.05)
+    optimizer.step()
+    return loss.item()
+
+
+def step_bf16_autocast(model, optimizer, loss_fn, inputs, targets):
+    optimizer.zero_grad()
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        prediction = model(inputs)
+    loss = loss_fn(prediction.float(), targets)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def step_bf16_autocast_loss_inside(model, optimizer, loss_fn, inputs, targets):
+    optimizer.zero_grad()
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        loss = loss_fn(model(inputs), targets)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+@pytest.mark.parametrize(
+    "step",
+    [step_clips_by_norm, step_clips_by_value, step_bf16_autocast, step_bf16_autocast_loss_inside],
+)
+def test_clipping_and_autocast_are_right_steps(step):
+    findings = diagnose_step(step)
+    assert findings == [], str(findings)
+
+
+def bug_step_before_backward(model, optimizer, loss_fn, inputs, targets):
+    optimizer.zero_grad()
+    loss = loss_fn(model(inputs), targets)
+    optimizer.step()
+    loss.backward()
+    return loss.item()
+
+
+def bug_step_before_backward_no_zero_grad(model, optimizer, loss_fn, inputs, targets):
+    loss = loss_fn(model(inputs), targets)
+    optimizer.step()  # uses the previous call's gradient
+    loss.backward()
+    return loss.item()
+
+
+def bug_detached_output_made_to_require_grad(model, optimizer, loss_fn, inputs, targets):
+    optimizer.zero_grad()
+    prediction = model(inputs).detach().requires_grad_()  # "fixes" the error, cuts the graph
+    loss = loss_fn(prediction, targets)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def bug_output_rebuilt_as_a_new_tensor(model, optimizer, loss_fn, inputs, targets):
+    optimizer.zero_grad()
+    prediction = torch.tensor(model(inputs).tolist(), requires_grad=True)
+    loss = loss_fn(prediction, targets)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+@pytest.mark.parametrize(
+    ("step", "codes"),
+    [
+        (bug_step_before_backward, ["step-before-backward"]),
+        (bug_step_before_backward_no_zero_grad, ["step-raised", "step-before-backward"]),
+        (bug_detached_output_made_to_require_grad, ["no-graph"]),
+        (bug_output_rebuilt_as_a_new_tensor, ["no-graph"]),
+    ],
+    ids=lambda v: v.__name__ if callable(v) else "-".join(v),
+)
+def test_each_cause_gets_its_own_code(step, codes):
+    findings = diagnose_step(step)
+    assert findings.codes == codes, str(findings)
+
+
+def test_step_before_backward_says_what_happened():
+    message = diagnose_step(bug_step_before_backward)[0].message
+    assert "ran before `loss.backward()`" in message
+    assert "zero_grad() sits between" not in message
+
+
+def test_a_detached_output_names_detach():
+    message = diagnose_step(bug_detached_output_made_to_require_grad)[0].message
+    assert ".detach()" in message and "`backward()` ran" in message
+
+
+def test_clipping_does_not_hide_a_wrong_learning_rate():
+    def step(model, optimizer, loss_fn, inputs, targets):
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=0.1)
+        torch.optim.SGD(model.parameters(), lr=PROBE_LR / 10).step()
+        return loss.item()
+
+    assert diagnose_step(step).codes == ["wrong-update"]
+
+
+def test_every_description_names_the_causes_the_doctor_tells_apart():
+    assert ".detach()" in CODES["no-graph"] and "no_grad" in CODES["no-graph"]
+    assert "backward()" in CODES["no-backward"]
+    assert "before loss.backward()" in CODES["step-before-backward"]

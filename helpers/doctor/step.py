@@ -6,15 +6,15 @@ a small regression problem of its own (a network with BatchNorm, plain SGD, `nn.
 each time on a new batch. Before every call it works out, on a separate copy of the model, what
 one correct SGD step would do to the weights and what loss it would return; while the step runs
 it watches through hooks (forward passes, gradients arriving, `optimizer.step()` calls, warnings).
-Every difference becomes a `Finding(code, message)`; an empty `Diagnosis` means the step is right.
+A step that clips the gradient (by norm or by value) before `step()` is one SGD step on the clipped
+gradient; a step under `torch.autocast` is compared within the precision of its dtype. Every
+difference becomes a `Finding(code, message)`; an empty `Diagnosis` means the step is right.
 """
 
 from __future__ import annotations
 
-import html
 import inspect
 import math
-import re
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,7 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["CODES", "PROBE_LR", "Finding", "Diagnosis", "diagnose_step", "report"]
+from helpers.doctor._calls import watching
+from helpers.doctor.findings import Diagnosis, Finding
+
+__all__ = ["CODES", "PROBE_LR", "autocast_dtype", "diagnose_step"]
 
 # Every code the doctor can report, in the order findings are listed (the most basic first).
 CODES: dict[str, str] = {
@@ -31,13 +34,14 @@ CODES: dict[str, str] = {
     "step-raised": "train_step raised an exception",
     "no-forward": "train_step never ran the model it was given",
     "calls-forward": "train_step called model.forward(...) instead of model(...)",
-    "no-graph": "the forward pass ran without autograd (no_grad, inference_mode, detach)",
+    "no-graph": "the loss is cut off from the weights (no_grad, inference_mode, .detach())",
     "eval-mode": "the model was in eval mode during the training forward pass",
     "shape-mismatch": "the loss compared tensors of different shapes (broadcasting)",
-    "no-backward": "no gradient reached the weights (backward() missing or the loss cut off)",
+    "no-backward": "backward() is never called, so no gradient reaches the weights",
+    "step-before-backward": "optimizer.step() runs before loss.backward()",
     "grads-accumulate": "gradients are never cleared between steps",
     "no-update": "the weights do not change",
-    "wrong-update": "the weights change, but not by one SGD step on the loss",
+    "wrong-update": "the weights change, but not by one SGD step on the (clipped) gradient",
     "no-return": "train_step returns None instead of the loss",
     "wrong-return": "train_step returns something other than this batch's loss",
     "step-warned": "train_step issued a warning",
@@ -47,74 +51,9 @@ PROBE_LR = 0.1  # the learning rate of the SGD optimizer the doctor hands to tra
 _N, _D, _H = 16, 3, 8  # samples per batch, input features, hidden units
 _ARGUMENTS = "(model, optimizer, loss_fn, inputs, targets)"
 _REL_TOL = 1e-3  # float32 steps computed in a different order agree far better than this
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem the doctor found: a short `code` and a `message` that says how to fix it."""
-
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"❌ {self.code}: {self.message}"
-
-
-class Diagnosis(list):
-    """The findings for one train_step (a list of Finding); empty means no problem was found."""
-
-    @property
-    def codes(self) -> list[str]:
-        """The code of each finding, in order."""
-        return [finding.code for finding in self]
-
-    def __str__(self) -> str:
-        return report(self)
-
-    def __repr__(self) -> str:
-        return report(self)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(report(self))
-
-    def _repr_html_(self) -> str:
-        if not self:
-            return f"<p>{html.escape(_ALL_CLEAR)}</p>"
-        items = "".join(
-            f"<li>❌ <code>{html.escape(f.code)}</code>: {_code_spans(f.message)}</li>"
-            for f in self
-        )
-        return f"<ul>{items}</ul>"
-
-
-_ALL_CLEAR = "✅ No problems found: every call made exactly one correct SGD step."
-
-
-def _code_spans(text: str) -> str:
-    """Escape text for HTML and show `backticked` parts as code."""
-    parts = re.split(r"`([^`]+)`", text)
-    return "".join(
-        f"<code>{html.escape(part)}</code>" if i % 2 else html.escape(part)
-        for i, part in enumerate(parts)
-    )
-
-
-def report(findings: Iterable[Finding]) -> str:
-    """Return the findings as text: one line per finding, or a line saying all is well."""
-    if isinstance(findings, (str, bytes)) or not isinstance(findings, Iterable):
-        raise TypeError(
-            f"findings must be the list diagnose_step returned, not {type(findings).__name__}."
-        )
-    findings = list(findings)
-    for item in findings:
-        if not isinstance(item, Finding):
-            raise TypeError(
-                f"findings must hold Finding objects (from diagnose_step), "
-                f"but it holds a {type(item).__name__}."
-            )
-    if not findings:
-        return _ALL_CLEAR
-    return "\n".join(str(finding) for finding in findings)
+# Under autocast the matmuls round to fewer bits: bf16 keeps 8, float16 11 (measured on the probe:
+# a bf16 step's gradient differs from the float32 one by about 0.4 %).
+_AUTOCAST_TOL = {torch.bfloat16: 3e-2, torch.float16: 1e-2}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -162,10 +101,22 @@ def _pieces(params: list[nn.Parameter]) -> list[slice]:
     return pieces
 
 
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """True when a and b agree to well within float32 rounding of one step."""
+def _close(a: torch.Tensor, b: torch.Tensor, tol: float = _REL_TOL) -> bool:
+    """True when a and b agree to within `tol` of their size (float32 rounding of one step)."""
     scale = max(float(b.norm()), float(a.norm()), 1e-12)
-    return float((a - b).norm()) <= _REL_TOL * scale + 1e-9
+    return float((a - b).norm()) <= tol * scale + 1e-9
+
+
+def _clipped(used: torch.Tensor, grad: torch.Tensor, tol: float) -> bool:
+    """True when `used` is `grad` clipped: scaled down as a whole (by norm), or clamped (by value)."""
+    denominator = float(grad @ grad)
+    if denominator == 0:
+        return False
+    factor = float(used @ grad) / denominator
+    if 0 < factor < 1 and _close(used, factor * grad, tol):
+        return True  # clip_grad_norm_: every gradient multiplied by one factor
+    bound = float(used.abs().max())
+    return bound > 0 and _close(used, grad.clamp(-bound, bound), tol)  # clip_grad_value_
 
 
 def _reference(model: nn.Module, x: torch.Tensor, y: torch.Tensor, train: bool) -> dict[str, Any]:
@@ -196,7 +147,17 @@ def _loss_now(model: nn.Module, x: torch.Tensor, y: torch.Tensor, train: bool) -
 class _Forward:
     training: bool
     grad_enabled: bool
+    autocast: torch.dtype | None = None  # the lower-precision dtype autocast ran it in, if any
     got_grad: bool = False
+
+
+def autocast_dtype() -> torch.dtype | None:
+    """The dtype CPU autocast is running in right now, or None when autocast is off."""
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        on = torch.is_autocast_enabled("cpu")
+        return torch.get_autocast_dtype("cpu") if on else None
+    on = torch.is_autocast_cpu_enabled()  # torch 2.3
+    return torch.get_autocast_cpu_dtype() if on else None
 
 
 @dataclass
@@ -208,6 +169,13 @@ class _Trace:
     grad_arrivals: int = 0
     backward_rounds: dict[int, int] = field(default_factory=dict)  # param index -> arrivals
     step_grads: list[list[torch.Tensor | None]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)  # "backward" and "step", in the order seen
+    backward_calls: int = 0  # calls of backward() or autograd.grad(), on any tensor
+
+    def tolerance(self) -> float:
+        """How closely a step must match the float32 reference, given the dtypes in use."""
+        dtypes = [f.autocast for f in self.forwards if f.autocast is not None]
+        return max([_REL_TOL] + [_AUTOCAST_TOL.get(d, 3e-2) for d in dtypes])
 
 
 class _Watch:
@@ -238,7 +206,8 @@ class _Watch:
         self.trace.model_calls += 1
 
     def _norm_called(self, module: nn.Module, args: Any) -> None:
-        self.trace.forwards.append(_Forward(module.training, torch.is_grad_enabled()))
+        forward = _Forward(module.training, torch.is_grad_enabled(), autocast_dtype())
+        self.trace.forwards.append(forward)
 
     def _norm_done(self, module: nn.Module, args: Any, output: Any) -> None:
         record = self.trace.forwards[-1] if self.trace.forwards else None
@@ -251,9 +220,19 @@ class _Watch:
 
     def _step_called(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self.trace.step_grads.append(_grads(self.params))
+        self.trace.events.append("step")
+
+    def call_seen(self, name: str, args: Any, kwargs: Any) -> None:
+        """Count backward() and autograd.grad() calls (from `watching`)."""
+        if name in ("backward", "grad"):
+            self.trace.backward_calls += 1
+            if not self.trace.events or self.trace.events[-1] != "backward":
+                self.trace.events.append("backward")
 
     def _arrived(self, index: int) -> Callable[[torch.Tensor], None]:
         def hook(param: torch.Tensor) -> None:
+            if not self.trace.events or self.trace.events[-1] != "backward":
+                self.trace.events.append("backward")
             self.trace.grad_arrivals += 1
             self.trace.backward_rounds[index] = self.trace.backward_rounds.get(index, 0) + 1
 
@@ -355,12 +334,21 @@ def _run(
             seen_warnings = len(caught)
             error: BaseException | None = None
             result: Any = None
-            with torch.enable_grad():  # also undoes a step that switches grad mode off
+            # enable_grad also undoes a step that switches grad mode off
+            with torch.enable_grad(), watching(watch.call_seen):
                 try:
                     result = train_step(model, optimizer, loss_fn, x.clone(), y.clone())
                 except Exception as exc:  # a broken step is a finding, never a crash
                     error = exc
             _judge_forward(trace, add, raised=error is not None)
+            if trace.events[:1] == ["step"] and "backward" in trace.events:
+                add(
+                    "step-before-backward",
+                    "`optimizer.step()` ran before `loss.backward()`: the update used "
+                    "whatever `.grad` held before this batch (None after `zero_grad()`, or "
+                    "the previous batch's gradient), and changed the weights that this batch's "
+                    "`backward()` still needed. Move `optimizer.step()` below `loss.backward()`.",
+                )
             _judge_warnings(caught[seen_warnings:], add)
             if error is not None:
                 add(
@@ -379,10 +367,12 @@ def _run(
                 return
             eval_forward = "eval-mode" in found
             reference = evaluated if eval_forward else trained
-            _judge_update(trace, found, add, params, names, leftover, before, reference["grad"])
+            if "step-before-backward" not in found:
+                _judge_update(trace, found, add, params, names, leftover, before, reference["grad"])
             # With eval mode or a shape mismatch, the returned loss differs for a known reason.
             exact = not eval_forward and not {"shape-mismatch", "no-forward"} & set(found)
-            _judge_return(result, reference["loss"] if exact else None, model, x, y, add)
+            expected_loss = reference["loss"] if exact else None
+            _judge_return(result, expected_loss, model, x, y, add, trace.tolerance())
     finally:
         watch.remove()
 
@@ -411,6 +401,16 @@ def _judge_forward(trace: _Trace, add: Callable[[str, str], None], raised: bool)
             "the forward pass ran under `torch.no_grad()` (or `torch.inference_mode()`), so "
             "autograd recorded no graph and nothing can be learned. Compute `model(inputs)` "
             "and the loss outside that block; keep `no_grad` for evaluation only.",
+        )
+        return
+    cut_off = trace.grad_arrivals == 0 and not any(f.got_grad for f in with_grad)
+    if trace.backward_calls and cut_off and not raised:
+        add(
+            "no-graph",
+            "`backward()` ran, but no gradient reached the model: the loss was computed from "
+            "the model's output cut off from its graph (`.detach()`, `.item()`, "
+            "`torch.tensor(...)`, `.numpy()`), so it depends on no weight. Compute the loss "
+            "directly as `loss_fn(model(inputs), targets)`, with no `.detach()` in between.",
         )
         return
     used = [f for f in with_grad if f.got_grad] or with_grad
@@ -483,6 +483,11 @@ def _judge_update(
     after = _flat(params)
     delta = after - before
     expected = -PROBE_LR * grad
+    tol = trace.tolerance()
+
+    def close(a: torch.Tensor, b: torch.Tensor) -> bool:
+        return _close(a, b, tol)
+
     old = _flat_grads(leftover, params)
     backward_ran = trace.grad_arrivals > 0
 
@@ -494,9 +499,9 @@ def _judge_update(
     piled = []
     for i, part in enumerate(_pieces(params)):
         old_i, grad_i, used_i, delta_i = old[part], grad[part], used[part], delta[part]
-        if not old_i.abs().max() > 0 or _close(old_i + grad_i, grad_i):
+        if not old_i.abs().max() > 0 or close(old_i + grad_i, grad_i):
             continue
-        if (trace.backward_rounds.get(i) and _close(used_i, old_i + grad_i)) or _close(
+        if (trace.backward_rounds.get(i) and close(used_i, old_i + grad_i)) or close(
             delta_i, -PROBE_LR * (old_i + grad_i)
         ):
             piled.append(i)
@@ -555,10 +560,13 @@ def _judge_update(
             )
         return
 
-    if _close(delta, expected) or "eval-mode" in found or "shape-mismatch" in found:
+    if close(delta, expected) or "eval-mode" in found or "shape-mismatch" in found:
         return
     if piled:
         return
+    one_step = len(trace.step_grads) == 1 and close(delta, -PROBE_LR * used)
+    if one_step and _clipped(used, grad, tol):
+        return  # one SGD step on the clipped gradient: clip_grad_norm_ or clip_grad_value_
     add("wrong-update", _update_detail(trace, delta, expected))
 
 
@@ -569,7 +577,7 @@ def _update_detail(trace: _Trace, delta: torch.Tensor, expected: torch.Tensor) -
     if denominator == 0:
         return start + "."
     factor = float(delta @ expected) / denominator
-    if not _close(delta, factor * expected):
+    if not _close(delta, factor * expected, trace.tolerance()):
         return (
             start + ": they moved in a different direction. Compute the loss with the "
             "`loss_fn`, `model`, `inputs` and `targets` you are given, call `backward()`, then "
@@ -610,7 +618,9 @@ def _judge_return(
     x: torch.Tensor,
     y: torch.Tensor,
     add: Callable[[str, str], None],
+    tol: float = _REL_TOL,
 ) -> None:
+    loss_tol = max(1e-4, tol / 3)  # a bf16 loss is off by about 0.1 %
     if result is None:
         add(
             "no-return",
@@ -626,9 +636,9 @@ def _judge_return(
             "one number (`loss.item()`) or as the loss tensor itself.",
         )
         return
-    if loss is None or math.isclose(value, loss, rel_tol=1e-4, abs_tol=1e-6):
+    if loss is None or math.isclose(value, loss, rel_tol=loss_tol, abs_tol=1e-6):
         return
-    if math.isclose(value, _loss_now(model, x, y, train=True), rel_tol=1e-4, abs_tol=1e-6):
+    if math.isclose(value, _loss_now(model, x, y, train=True), rel_tol=loss_tol, abs_tol=1e-6):
         add(
             "wrong-return",
             "train_step returned the loss after the update. Return the loss that `backward()` "
