@@ -36,6 +36,7 @@ NOTEBOOK_DEVICES: dict[str, tuple[str, str]] = {
     "10": ("cpu", "each bug compared with the fixed loop on one small problem"),
     "11": ("cpu", "tiny fits checked against closed forms down to float32 rounding"),
     "12": ("cpu", "two processes on one machine, through gloo, the backend for CPUs"),
+    "13": ("cpu", "the practical loop compared value for value with a plain big-batch update"),
 }
 
 

@@ -3,6 +3,12 @@ from Python (`explorer.click("backward")`, `explorer.set(lr=0.1)`), so tests nee
 
 from helpers.widgets.accumulation import AccumulationExplorer
 from helpers.widgets.learning_rate import LearningRateExplorer
+from helpers.widgets.scaler_step import ScalerStepExplorer
 from helpers.widgets.step import TrainingStepExplorer
 
-__all__: list[str] = ["TrainingStepExplorer", "LearningRateExplorer", "AccumulationExplorer"]
+__all__: list[str] = [
+    "TrainingStepExplorer",
+    "LearningRateExplorer",
+    "AccumulationExplorer",
+    "ScalerStepExplorer",
+]
