@@ -1,10 +1,12 @@
 """Checkpoints that survive a crash: saved atomically, loaded safely, with every random state.
 
-A checkpoint holds the model's and the optimizer's state_dict, the epoch, the random states
-(torch, Python and an optional torch.Generator such as a DataLoader's) and any extras.
-It is written to a temporary file in the same folder, then renamed over the target, so a crash
-mid-write leaves the previous file whole. It is read with `torch.load(weights_only=True)`,
-which refuses to run code hidden in a pickle.
+A checkpoint holds the model's, the optimizer's and the learning-rate scheduler's state_dict,
+the epoch, the random states (torch's, Python's, NumPy's, every GPU's once CUDA is in use, and
+an optional torch.Generator such as a DataLoader's) and any extras. It is written to a temporary
+file in the same folder, forced to disk with fsync, then renamed over the target (and the folder
+fsynced), so neither a crash nor a power cut mid-write leaves a half-written file under the
+target's name. It is read with `torch.load(weights_only=True)`, which refuses to run code hidden
+in a pickle.
 """
 
 from __future__ import annotations
@@ -32,14 +34,29 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used; the message names the file and what to do."""
 
 
+def _numpy_random():
+    try:
+        import numpy as np
+    except ImportError:  # NumPy is optional for the helpers
+        return None
+    return np.random
+
+
 def rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
-    """Capture torch's, Python's (and `generator`'s) random state in a weights_only-safe form."""
-    version, internal, gauss = random.getstate()
+    """Capture torch's, Python's, NumPy's (and `generator`'s) random state, weights_only-safe."""
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "python": {"version": version, "internal": list(internal), "gauss": gauss},
+        # A tuple of ints (and None or a float): torch.load(weights_only=True) rebuilds it as is.
+        "python": random.getstate(),
     }
-    if torch.cuda.is_available():
+    numpy_random = _numpy_random()
+    if numpy_random is not None:
+        # NumPy's state holds an ndarray, which weights_only=True refuses: store it as a list.
+        name, keys, position, has_gauss, cached_gaussian = numpy_random.get_state()
+        state["numpy"] = (name, keys.tolist(), position, has_gauss, cached_gaussian)
+    # A process that never started CUDA has drawn nothing from the GPUs' generators: asking
+    # would start CUDA for nothing.
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     if generator is not None:
         state["generator"] = generator.get_state()
@@ -51,8 +68,10 @@ def set_rng_state(state: dict[str, Any], generator: torch.Generator | None = Non
     if not isinstance(state, dict) or "torch" not in state or "python" not in state:
         raise ValueError("state must be the dict that rng_state() returned.")
     torch.set_rng_state(state["torch"])
-    python = state["python"]
-    random.setstate((python["version"], tuple(python["internal"]), python["gauss"]))
+    random.setstate(state["python"])
+    numpy_random = _numpy_random()
+    if "numpy" in state and numpy_random is not None:
+        numpy_random.set_state(state["numpy"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     if generator is not None:
@@ -67,15 +86,21 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     *,
     epoch: int,
+    scheduler: Any = None,
     generator: torch.Generator | None = None,
     **extra: Any,
 ) -> Path:
-    """Write model, optimizer, epoch, random states and `extra` to `path` atomically."""
+    """Write model, optimizer, scheduler, epoch, random states and `extra` to `path` atomically."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, not {type(model).__name__}.")
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(
             f"optimizer must be a torch.optim optimizer or None, not {type(optimizer).__name__}."
+        )
+    if scheduler is not None and not _is_scheduler(scheduler):
+        raise TypeError(
+            "scheduler must be a torch.optim.lr_scheduler scheduler (it has state_dict and "
+            f"load_state_dict) or None, not {type(scheduler).__name__}."
         )
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise ValueError(f"epoch must be a whole number >= 0, not {epoch!r}.")
@@ -85,6 +110,7 @@ def save_checkpoint(
     checkpoint = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "epoch": epoch,
         "rng": rng_state(generator),
         "extra": extra,
@@ -96,13 +122,32 @@ def save_checkpoint(
     try:
         with os.fdopen(handle, "wb") as file:
             torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())
+            file.flush()  # Python's buffer -> the operating system
+            os.fsync(file.fileno())  # the operating system's cache -> the disk
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _fsync_folder(target.parent)  # the rename itself reaches the disk too
     return target
+
+
+def _fsync_folder(folder: Path) -> None:
+    if os.name != "posix":  # Windows cannot open a folder to fsync it
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _is_scheduler(scheduler: Any) -> bool:
+    return (
+        callable(getattr(scheduler, "state_dict", None))
+        and callable(getattr(scheduler, "load_state_dict", None))
+        and not isinstance(scheduler, (nn.Module, torch.optim.Optimizer))
+    )
 
 
 def load_checkpoint(
@@ -110,10 +155,11 @@ def load_checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None = None,
     *,
+    scheduler: Any = None,
     generator: torch.Generator | None = None,
     restore_rng: bool = True,
 ) -> dict[str, Any]:
-    """Load `path` with weights_only=True into model (and optimizer, RNG); return the checkpoint."""
+    """Load `path` (weights_only, onto the CPU) into model, optimizer, scheduler, RNG; return it."""
     source = Path(path)
     if not source.is_file():
         raise CheckpointError(f"no checkpoint file at {source}: check the path, or save one first.")
@@ -134,6 +180,10 @@ def load_checkpoint(
         if checkpoint.get("optimizer") is None:
             raise CheckpointError(f"{source} has no optimizer state: save it with optimizer=...")
         optimizer.load_state_dict(checkpoint["optimizer"])
+    if scheduler is not None:
+        if checkpoint.get("scheduler") is None:
+            raise CheckpointError(f"{source} has no scheduler state: save it with scheduler=...")
+        scheduler.load_state_dict(checkpoint["scheduler"])
     if restore_rng:
         set_rng_state(checkpoint["rng"], generator)
     return checkpoint

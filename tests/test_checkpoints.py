@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -25,41 +26,119 @@ def _model_and_optimizer():
     return model, torch.optim.Adam(model.parameters(), lr=0.01)
 
 
-def _train(model, optimizer, steps, generator):
+def _scheduler(optimizer):
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=3, gamma=0.5)
+
+
+def _train(model, optimizer, steps, generator, scheduler=None):
     losses = []
     for _ in range(steps):
         x = torch.randn(8, 3, generator=generator)
+        x = x * random.uniform(0.9, 1.1) + torch.from_numpy(np.random.normal(0, 0.01, (8, 3)))
         y = x.sum(dim=1, keepdim=True)
         optimizer.zero_grad()
-        loss = ((model(x) - y) ** 2).mean()  # dropout draws from torch's global generator
+        loss = ((model(x.float()) - y) ** 2).mean()  # dropout draws from torch's global generator
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         losses.append(loss.item())
     return losses
 
 
+def _seed_all():
+    torch.manual_seed(2)
+    random.seed(3)
+    np.random.seed(4)
+
+
 def test_resume_matches_an_uninterrupted_run_exactly(tmp_path):
     model, optimizer = _model_and_optimizer()
+    scheduler = _scheduler(optimizer)
     generator = torch.Generator().manual_seed(1)
-    torch.manual_seed(2)
-    straight = _train(model, optimizer, 10, generator)
+    _seed_all()
+    straight = _train(model, optimizer, 10, generator, scheduler)
     final = [p.detach().clone() for p in model.parameters()]
 
     model, optimizer = _model_and_optimizer()
+    scheduler = _scheduler(optimizer)
     generator = torch.Generator().manual_seed(1)
-    torch.manual_seed(2)
-    first = _train(model, optimizer, 4, generator)
-    save_checkpoint(tmp_path / "ckpt.pt", model, optimizer, epoch=4, generator=generator)
-    _train(model, optimizer, 3, generator)  # work that the "crash" loses
+    _seed_all()
+    first = _train(model, optimizer, 4, generator, scheduler)
+    save_checkpoint(
+        tmp_path / "ckpt.pt", model, optimizer, epoch=4, scheduler=scheduler, generator=generator
+    )
+    _train(model, optimizer, 3, generator, scheduler)  # work that the "crash" loses
 
     model, optimizer = _model_and_optimizer()
+    scheduler = _scheduler(optimizer)
     generator = torch.Generator()
-    checkpoint = load_checkpoint(tmp_path / "ckpt.pt", model, optimizer, generator=generator)
+    _seed_all()  # a restarted program seeds again; the checkpoint must win
+    checkpoint = load_checkpoint(
+        tmp_path / "ckpt.pt", model, optimizer, scheduler=scheduler, generator=generator
+    )
     assert checkpoint["epoch"] == 4
-    rest = _train(model, optimizer, 6, generator)
+    assert scheduler.last_epoch == 4 and optimizer.param_groups[0]["lr"] == 0.005
+    rest = _train(model, optimizer, 6, generator, scheduler)
     assert first + rest == straight
     for a, b in zip(final, model.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("left_out", ["scheduler", "torch", "python", "numpy", "generator"])
+def test_each_left_out_state_changes_the_resumed_run(tmp_path, left_out):
+    model, optimizer = _model_and_optimizer()
+    scheduler = _scheduler(optimizer)
+    generator = torch.Generator().manual_seed(1)
+    _seed_all()
+    _train(model, optimizer, 4, generator, scheduler)
+    save_checkpoint(
+        tmp_path / "ckpt.pt", model, optimizer, epoch=4, scheduler=scheduler, generator=generator
+    )
+    straight = _train(model, optimizer, 4, generator, scheduler)
+
+    model, optimizer = _model_and_optimizer()
+    scheduler = _scheduler(optimizer)
+    generator = torch.Generator().manual_seed(1)
+    _seed_all()
+    checkpoint = load_checkpoint(tmp_path / "ckpt.pt", model, optimizer, restore_rng=False)
+    if left_out != "scheduler":
+        scheduler.load_state_dict(checkpoint["scheduler"])
+    rng = {k: v for k, v in checkpoint["rng"].items() if k != left_out}
+    set_rng_state(
+        {"torch": torch.get_rng_state(), "python": random.getstate(), **rng},
+        generator if left_out != "generator" else None,
+    )
+    assert _train(model, optimizer, 4, generator, scheduler) != straight
+
+
+def test_every_save_is_fsynced_before_the_rename(tmp_path, monkeypatch):
+    model, optimizer = _model_and_optimizer()
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda *a: (events.append("replace"), real_replace(*a))[1])
+    save_checkpoint(tmp_path / "ckpt.pt", model, optimizer, epoch=1)
+    assert events[:2] == ["fsync", "replace"]
+    if os.name == "posix":
+        assert events == ["fsync", "replace", "fsync"]  # the folder, so the rename is on disk
+
+
+def test_every_part_loads_with_weights_only(tmp_path):
+    model, optimizer = _model_and_optimizer()
+    scheduler = _scheduler(optimizer)
+    path = save_checkpoint(
+        tmp_path / "ckpt.pt",
+        model,
+        optimizer,
+        epoch=1,
+        scheduler=scheduler,
+        generator=torch.Generator(),
+    )
+    checkpoint = torch.load(path, weights_only=True)
+    assert checkpoint["rng"]["python"] == random.getstate()  # stored as getstate() gives it
+    assert set(checkpoint["rng"]) >= {"torch", "python", "numpy", "generator"}
+    assert checkpoint["scheduler"] == scheduler.state_dict()
 
 
 def test_save_leaves_no_temporary_file_and_extras_round_trip(tmp_path):
@@ -124,6 +203,8 @@ def test_missing_file_and_wrong_content_are_named(tmp_path):
     save_checkpoint(tmp_path / "no_opt.pt", model, epoch=0)
     with pytest.raises(CheckpointError, match="no optimizer state"):
         load_checkpoint(tmp_path / "no_opt.pt", model, optimizer)
+    with pytest.raises(CheckpointError, match="no scheduler state"):
+        load_checkpoint(tmp_path / "no_opt.pt", model, scheduler=_scheduler(optimizer))
     assert latest_good_checkpoint(tmp_path, "missing*.pt") is None
 
 
@@ -133,6 +214,8 @@ def test_bad_arguments_are_named(tmp_path):
         save_checkpoint(tmp_path / "x.pt", "model", epoch=0)
     with pytest.raises(TypeError, match="optimizer must be"):
         save_checkpoint(tmp_path / "x.pt", model, "adam", epoch=0)
+    with pytest.raises(TypeError, match="scheduler must be"):
+        save_checkpoint(tmp_path / "x.pt", model, optimizer, epoch=0, scheduler=optimizer)
     with pytest.raises(ValueError, match="epoch must be"):
         save_checkpoint(tmp_path / "x.pt", model, epoch=-1)
     with pytest.raises(ValueError, match="does not exist"):
@@ -146,9 +229,10 @@ def test_bad_arguments_are_named(tmp_path):
 def test_rng_state_round_trip():
     generator = torch.Generator().manual_seed(5)
     state = rng_state(generator)
-    a = (torch.rand(3), random.random(), torch.rand(2, generator=generator))
+    a = (torch.rand(3), random.random(), torch.rand(2, generator=generator), np.random.rand(2))
     set_rng_state(state, generator)
-    b = (torch.rand(3), random.random(), torch.rand(2, generator=generator))
+    b = (torch.rand(3), random.random(), torch.rand(2, generator=generator), np.random.rand(2))
     assert torch.equal(a[0], b[0]) and a[1] == b[1] and torch.equal(a[2], b[2])
+    assert (a[3] == b[3]).all()
     with pytest.raises(ValueError, match="no generator state"):
         set_rng_state(rng_state(), generator)

@@ -25,7 +25,7 @@ def _fit(
     clear=True,
     step=True,
 ):
-    """A line fit with the four calls; the keyword arguments plant the usual mistakes."""
+    """A line fit with the five steps; the keyword arguments plant the usual mistakes."""
     w = torch.tensor(0.0, requires_grad=True)
     b = torch.tensor(b0, requires_grad=True)
     chosen = [{"w": w, "b": b}[name] for name in train]

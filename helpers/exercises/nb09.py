@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
+from helpers.checkpoints import rng_state, save_checkpoint, set_rng_state
 from helpers.checks import exercise, expect_function
 
-NEEDED = {"model", "optimizer", "epoch", "rng"}
+NEEDED = {"model", "optimizer", "scheduler", "epoch", "rng"}
 WHY = {
     "model": "without the model's state_dict the weights start from scratch",
     "optimizer": "without the optimizer's state_dict Adam's running averages restart from zero",
+    "scheduler": (
+        "without the scheduler's state_dict the learning-rate schedule starts again from its "
+        "first epoch"
+    ),
     "epoch": "without the epoch you don't know where to continue",
-    "rng": "without the random states the shuffle order and dropout masks differ",
+    "rng": (
+        "without the random states the shuffle order, the dropout masks and the augmentation differ"
+    ),
 }
 
 
 @exercise(
-    "09.needed_keys", "model, optimizer, epoch and random state are all an exact resume needs"
+    "09.needed_keys",
+    "model, optimizer, scheduler, epoch and random state are all an exact resume needs",
 )
 def _needed_keys(answer):
     if isinstance(answer, (list, tuple)):
@@ -48,14 +58,32 @@ def _call_quietly(function, *args):
         return None, f"your function raised {type(error).__name__}: {error}"
 
 
-@exercise("09.atomic_save", "the old file survives a crash, and no temporary file is left behind")
+@exercise(
+    "09.atomic_save",
+    "the old file survives a crash and a power cut, and no temporary file is left behind",
+)
 def _atomic_save(answer):
     hint = expect_function(answer, "atomic_save")
     if hint:
         return hint
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "ckpt.pt"
-        _, error = _call_quietly(answer, {"w": torch.ones(3)}, target)
+        events: list[str] = []
+        real_fsync, real_replace = os.fsync, os.replace
+
+        def fsync(descriptor):
+            events.append("fsync")
+            return real_fsync(descriptor)
+
+        def replace(*args, **kwargs):
+            events.append("replace")
+            return real_replace(*args, **kwargs)
+
+        os.fsync, os.replace = fsync, replace
+        try:
+            _, error = _call_quietly(answer, {"w": torch.ones(3)}, target)
+        finally:
+            os.fsync, os.replace = real_fsync, real_replace
         if error:
             return error
         if not target.is_file():
@@ -98,31 +126,78 @@ def _atomic_save(answer):
                 "the old file survived, but the half-written temporary file was left behind: "
                 "delete it when saving fails (try/except, then unlink, then raise)."
             )
+    before_rename = events[: events.index("replace")] if "replace" in events else events
+    if "fsync" not in before_rename:
+        return (
+            "a crash is handled, but not a power cut: the operating system may still hold the "
+            "new bytes in memory when the rename reaches the disk. Save into the open temporary "
+            "file (`with os.fdopen(handle, 'wb') as file: torch.save(obj, file)`), then "
+            "`file.flush()` and `os.fsync(file.fileno())`, and only then os.replace."
+        )
     return None
 
 
-@exercise("09.resume", "model and optimizer restored, and the next epoch returned")
+def _draws(generator: torch.Generator) -> tuple:
+    """One number from each random source a training run draws from."""
+    return (
+        torch.rand(2).tolist(),
+        random.random(),
+        float(np.random.rand()),
+        torch.rand(2, generator=generator).tolist(),
+    )
+
+
+RNG_HINTS = (
+    "torch's global random state (dropout masks) was not restored",
+    "Python's random state (random.random(), e.g. in augmentation) was not restored",
+    "NumPy's random state (np.random, e.g. in augmentation) was not restored",
+    "the generator's state (the DataLoader's shuffle) was not restored",
+)
+
+
+def _small_run(seed: int):
+    torch.manual_seed(seed)
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    return model, optimizer, scheduler, torch.Generator().manual_seed(seed)
+
+
+@exercise(
+    "09.resume",
+    "model, optimizer, scheduler and every random state restored, and the next epoch returned",
+)
 def _resume(answer):
     hint = expect_function(answer, "resume")
     if hint:
         return hint
-    torch.manual_seed(0)
-    model = nn.Linear(3, 1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    learners_random_state = rng_state()  # the check must not move the notebook's generators
+    try:
+        return _check_resume(answer)
+    finally:
+        set_rng_state(learners_random_state)
+
+
+def _check_resume(answer):
+    model, optimizer, scheduler, generator = _small_run(0)
     for _ in range(3):
         optimizer.zero_grad()
         model(torch.randn(4, 3)).pow(2).mean().backward()
         optimizer.step()
+        scheduler.step()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "ckpt.pt"
-        torch.save(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 7}, path
+        save_checkpoint(path, model, optimizer, epoch=7, scheduler=scheduler, generator=generator)
+        expected = _draws(generator)
+        random.seed(123)
+        np.random.seed(123)
+        fresh, fresh_optimizer, fresh_scheduler, fresh_generator = _small_run(123)
+        result, error = _call_quietly(
+            answer, path, fresh, fresh_optimizer, fresh_scheduler, fresh_generator
         )
-        fresh = nn.Linear(3, 1)
-        fresh_optimizer = torch.optim.Adam(fresh.parameters(), lr=0.1)
-        result, error = _call_quietly(answer, path, fresh, fresh_optimizer)
     if error:
         return error
+    got = _draws(fresh_generator)
     if not torch.equal(fresh.weight, model.weight):
         return "the model's weights were not restored: model.load_state_dict(checkpoint['model'])."
     if not fresh_optimizer.state:
@@ -130,6 +205,18 @@ def _resume(answer):
             "the optimizer's state was not restored (Adam's moments are empty): "
             "optimizer.load_state_dict(checkpoint['optimizer'])."
         )
+    if fresh_scheduler.last_epoch != scheduler.last_epoch:
+        return (
+            f"the scheduler's state was not restored (it is at epoch {fresh_scheduler.last_epoch}, "
+            f"the saved one at {scheduler.last_epoch}): "
+            "scheduler.load_state_dict(checkpoint['scheduler'])."
+        )
+    for hint, want, have in zip(RNG_HINTS, expected, got, strict=True):
+        if want != have:
+            return (
+                f"{hint}: set_rng_state(checkpoint['rng'], generator) from helpers.checkpoints "
+                "restores torch's, Python's, NumPy's and the generator's state in one call."
+            )
     if result == 7:
         return "you returned the saved epoch (7); the next epoch to run is one more."
     if result != 8:

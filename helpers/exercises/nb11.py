@@ -162,7 +162,7 @@ def _diagnose_line(
     )
 
 
-@exercise("11.fit_line", "the four calls fit a line, and agree with torch.linalg.lstsq")
+@exercise("11.fit_line", "the five steps fit a line, and agree with torch.linalg.lstsq")
 def check_fit_line(answer: Any) -> str | None:
     """Call fit_line(x, y) on two lines of the checker's own and compare with lstsq."""
     hint = expect_function(answer, "fit_line")
