@@ -55,3 +55,61 @@ def test_optimizer():
         ).message
     )
     assert "returned NoneType" in grade("08.optimizer", lambda m: None).message
+
+
+def _is_norm(layer):
+    return isinstance(layer, torch.nn.modules.batchnorm._BatchNorm)
+
+
+def _frozen(layer):
+    return not any(p.requires_grad for p in layer.parameters())
+
+
+def test_bn_eval():
+    def right(model):
+        model.train()
+        for layer in model.modules():
+            if _is_norm(layer) and _frozen(layer):
+                layer.eval()
+
+    assert grade("08.bn_eval", right).ok
+
+    def frozen_modules_eval(model):  # every frozen module with parameters in eval: also right
+        model.train()
+        for layer in model.modules():
+            if list(layer.parameters()) and _frozen(layer):
+                layer.eval()
+
+    assert grade("08.bn_eval", frozen_modules_eval).ok
+
+    def no_eval(model):
+        model.train()
+
+    def children_only(model):
+        model.train()
+        for layer in model.children():
+            if _is_norm(layer) and _frozen(layer):
+                layer.eval()
+
+    def all_norms(model):
+        model.train()
+        for layer in model.modules():
+            if _is_norm(layer):
+                layer.eval()
+
+    def whole_eval_head_train(model):
+        model.eval()
+        model.fc.train()
+
+    def refreezes(model):
+        right(model)
+        model.layer4.requires_grad_(False)
+
+    assert "still in training mode" in grade("08.bn_eval", no_eval).message
+    assert "not only the model's direct children" in grade("08.bn_eval", children_only).message
+    assert "has trainable parameters" in grade("08.bn_eval", all_norms).message
+    assert "not in training mode" in grade("08.bn_eval", whole_eval_head_train).message
+    assert "changed which parameters require grad" in grade("08.bn_eval", refreezes).message
+    assert "not in training mode" in grade("08.bn_eval", lambda m: None).message
+    assert "raised AttributeError" in grade("08.bn_eval", lambda m: m.head.train()).message
+    assert "itself" in grade("08.bn_eval", 3).message

@@ -8,11 +8,17 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from helpers.checks import exercise
 
-__all__ = ["STEP_LINES", "check_batches", "check_steps", "check_accuracy"]
+__all__ = [
+    "STEP_LINES",
+    "check_batches",
+    "check_steps",
+    "check_accuracy",
+    "check_train_one_epoch",
+]
 
 # ---------------------------------------------------------------------------------------------
 # 07.batches: how many batches does one epoch have, and how big is the last one?
@@ -209,9 +215,12 @@ def check_accuracy(answer: Any) -> str | None:
             "the answer should be your function `accuracy` itself, but it is a "
             f"{type(answer).__name__}. Pass the name without calling it: check(..., accuracy)."
         )
-    for start_in_training in (True, False):
+    for start_in_training, frozen_norm in ((True, False), (False, False), (True, True)):
         model, images, labels, want = _probe()
         model.train(start_in_training)
+        if frozen_norm:  # a layer kept in eval mode on purpose, as 08 does with a frozen backbone
+            model[2].eval()
+        modes = [layer.training for layer in model.modules()]
         before = {k: v.clone() for k, v in model.state_dict().items()}
         try:
             got, calls, grad_left_off = _call(answer, model, images, labels)
@@ -248,9 +257,19 @@ def check_accuracy(answer: Any) -> str | None:
         if model.training != start_in_training:
             mode = "training" if start_in_training else "eval"
             return (
-                f"the model came in in {mode} mode and left in the other: remember "
-                "`was_training = model.training` first and call `model.train(was_training)` at "
-                "the end, so the training loop that called you carries on as it was."
+                f"the model came in in {mode} mode and left in the other: remember each layer's "
+                "mode first, `modes = [(layer, layer.training) for layer in model.modules()]`, "
+                "and set `layer.training = mode` for each at the end, so the training loop that "
+                "called you carries on as it was."
+            )
+        if [layer.training for layer in model.modules()] != modes:
+            return (
+                "the model came in with its BatchNorm layer in eval mode and the rest training "
+                "(notebook 08 keeps a frozen part of a model in eval mode like this), and your "
+                "function left a layer in another mode. model.train(was_training) switches every "
+                "layer alike; remember each layer's mode instead, "
+                "`modes = [(layer, layer.training) for layer in model.modules()]`, and afterwards "
+                "set `layer.training = mode` for each."
             )
         after = model.state_dict()
         if any(not torch.equal(before[k], after[k]) for k in before):
@@ -283,3 +302,187 @@ def check_accuracy(answer: Any) -> str | None:
                 "take the mean of the matches as floats."
             )
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# 07.train_one_epoch: the loop, written from a blank
+# ---------------------------------------------------------------------------------------------
+
+EPOCH_SIZES = (16, 16, 8)  # the checker's loader: two full batches and a short last one
+
+
+def _epoch_probe() -> tuple[nn.Module, DataLoader, torch.optim.Optimizer]:
+    """A small model with BatchNorm, in eval mode; a loader with a short last batch; plain SGD."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(717)
+        model = nn.Sequential(
+            nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10)
+        )
+        images = torch.rand(sum(EPOCH_SIZES), 1, 8, 8) * 2
+        labels = torch.randint(0, 10, (sum(EPOCH_SIZES),))
+    model.eval()  # as evaluate() leaves it
+    # a generator of its own: iterating a DataLoader draws a seed, and the learner's must not move
+    loader = DataLoader(
+        TensorDataset(images, labels), batch_size=EPOCH_SIZES[0], generator=torch.Generator()
+    )
+    return model, loader, torch.optim.SGD(model.parameters(), lr=0.5)
+
+
+def _reference_epoch(zero_grad: bool = True) -> tuple[list[torch.Tensor], list[float]]:
+    """A loop known to be right (or one without zero_grad): the weights after it, the batch losses."""
+    model, loader, optimizer = _epoch_probe()
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    losses = []
+    for images, labels in loader:
+        if zero_grad:
+            optimizer.zero_grad()
+        loss = loss_fn(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return [p.detach().clone() for p in model.parameters()], losses
+
+
+def _recording(method: Callable[..., Any], name: str, events: list[str]) -> Callable[..., Any]:
+    """Wrap an optimizer method so that each call is written into `events`."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        events.append(name)
+        return method(*args, **kwargs)
+
+    return call
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.allclose(x, y, atol=1e-6) for x, y in zip(a, b, strict=True))
+
+
+def _epoch_value_hint(value: float, losses: list[float]) -> str | None:
+    """Compare the returned number with the right mean and with the usual wrong ones."""
+    sizes = EPOCH_SIZES
+    weighted_sum = sum(loss * size for loss, size in zip(losses, sizes, strict=True))
+    right = weighted_sum / sum(sizes)
+    if math.isclose(value, right, rel_tol=1e-5):
+        return None
+    wrong = [
+        (
+            sum(losses) / len(losses),
+            f"that is the mean of the batch means, so the last batch of {sizes[-1]} examples "
+            f"counts as much as a full one of {sizes[0]}. Weight each batch's loss by its size: "
+            "add loss.item() * len(labels), and divide by the number of examples at the end.",
+        ),
+        (
+            weighted_sum / len(sizes),
+            "the sum is weighted by batch size, but then divided by the number of batches; "
+            "divide by the number of examples instead.",
+        ),
+        (
+            weighted_sum,
+            "that is the total over all examples; divide it by the number of examples.",
+        ),
+        (sum(losses), "that is the sum of the batch means; the question asks for a mean."),
+        (
+            losses[-1],
+            "that is the last batch's loss only; add up every batch's loss (weighted by its "
+            "size) over the whole epoch.",
+        ),
+    ]
+    for number, hint in wrong:
+        if math.isclose(value, number, rel_tol=1e-5):
+            return hint
+    return (
+        f"the loop trains correctly, but it returns {value:.4g} where the mean loss per example "
+        f"is {right:.4g}: add up loss.item() * len(labels) over the batches and divide by the "
+        "number of examples."
+    )
+
+
+@exercise(
+    "07.train_one_epoch",
+    "one epoch: model.train(), then per batch zero_grad, forward, loss, backward, step, "
+    "and the mean loss per example as a float",
+)
+def check_train_one_epoch(answer: Any) -> str | None:
+    """Run the learner's train_one_epoch on a small model and compare with a right loop."""
+    if not callable(answer):
+        return (
+            "the answer should be your function `my_train_one_epoch` itself, but it is a "
+            f"{type(answer).__name__}. Pass the name without calling it."
+        )
+    model, loader, optimizer = _epoch_probe()
+    start = [p.detach().clone() for p in model.parameters()]
+    modes: list[bool] = []
+    events: list[str] = []  # "zero_grad", "backward", "step", in the order they happened
+    handle = model.register_forward_hook(lambda module, i, o: modes.append(module.training))
+    model[1].weight.register_hook(lambda grad: events.append("backward"))
+    for name in ("zero_grad", "step"):
+        method = getattr(optimizer, name)
+        setattr(optimizer, name, _recording(method, name, events))
+    grad_was_on = torch.is_grad_enabled()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            got = answer(model, loader, optimizer, nn.CrossEntropyLoss(), torch.device("cpu"))
+    except Exception as error:  # the learner's loop failed on the checker's model
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        if "does not require grad" in text:
+            return (
+                "loss.backward() found no graph: the forward pass ran under torch.no_grad() "
+                "(or the loss was detached). Training needs the graph; keep no_grad for "
+                "evaluation."
+            )
+        return (
+            "calling my_train_one_epoch(model, loader, optimizer, loss_fn, device) on a small "
+            f"model raised {type(error).__name__}: {text[:160]}"
+        )
+    finally:
+        handle.remove()
+        torch.set_grad_enabled(grad_was_on)
+    if got is None:
+        return "my_train_one_epoch returns None: return the epoch's mean loss per example."
+    if not modes:
+        return "the model never ran (its forward hooks did not fire): call model(images)."
+    if not all(modes):
+        return (
+            "the model came in in eval mode (as evaluate() leaves it) and ran in eval mode, so "
+            "BatchNorm used its running averages and Dropout would stay off. Call model.train() "
+            "at the start of the epoch."
+        )
+    if len(modes) != len(EPOCH_SIZES):
+        return (
+            f"the model ran {len(modes)} times for a loader of {len(EPOCH_SIZES)} batches: one "
+            "forward pass per batch, on that batch."
+        )
+    params = [p.detach() for p in model.parameters()]
+    right, losses = _reference_epoch()
+    if not _same(params, right):
+        if _same(params, start):
+            if "backward" not in events:
+                return "no parameter got a .grad: call loss.backward() on every batch's loss."
+            if "step" not in events:
+                return "the weights did not move: call optimizer.step() after loss.backward()."
+            if "backward,zero_grad,step" in ",".join(events):
+                return (
+                    "the weights did not move: optimizer.zero_grad() ran between backward() and "
+                    "step() and wiped the gradients just computed. Clear them before backward()."
+                )
+        if _same(params, _reference_epoch(zero_grad=False)[0]):
+            return (
+                "the gradients piled up from batch to batch: backward() adds to .grad, so call "
+                "optimizer.zero_grad() once per batch, before backward() (notebook 06)."
+            )
+        return (
+            "after your epoch the weights differ from those of a right loop. Per batch, in "
+            "order: optimizer.zero_grad(), logits = model(images), loss = loss_fn(logits, "
+            "labels), loss.backward(), optimizer.step(); one step per batch."
+        )
+    if isinstance(got, torch.Tensor):
+        if got.requires_grad:
+            return (
+                "you return a tensor that still holds the graph: keep loss.item(), a float, for "
+                "the running total, so no batch's graph stays alive after its step."
+            )
+        return "the mean loss should be a plain Python float, not a tensor: use loss.item()."
+    if isinstance(got, bool) or not isinstance(got, (int, float)):
+        return f"return one number, the epoch's mean loss per example, not a {type(got).__name__}."
+    return _epoch_value_hint(float(got), losses)

@@ -72,3 +72,69 @@ def _optimizer(answer):
     if not isinstance(optimizer, torch.optim.SGD) or optimizer.param_groups[0]["lr"] != 0.01:
         return "use torch.optim.SGD with lr=0.01."
     return None
+
+
+def _batchnorm_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [
+        (name, layer)
+        for name, layer in model.named_modules()
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm)
+    ]
+
+
+@exercise(
+    "08.bn_eval",
+    "train() mode for fine-tuning: every frozen BatchNorm layer in eval mode, the rest training",
+)
+def _bn_eval(answer):
+    hint = expect_function(answer, "train_mode_for_fine_tuning")
+    if hint:
+        return hint
+    model = _small_resnet()
+    model.requires_grad_(False)
+    model.layer4.requires_grad_(True)
+    model.fc.requires_grad_(True)
+    model.eval()  # as an evaluation in between would leave it
+    wanted = {name: p.requires_grad for name, p in model.named_parameters()}
+    try:
+        answer(model)
+    except Exception as error:
+        return f"your function raised {type(error).__name__}: {error}"
+    if {name: p.requires_grad for name, p in model.named_parameters()} != wanted:
+        return (
+            "your function changed which parameters require grad; it should only switch modes "
+            "(train() / eval()), and leave freezing as it was."
+        )
+    if not model.training or not model.fc.training:
+        return (
+            "the model (or its head, fc) is not in training mode: call model.train() first, then "
+            "switch the frozen BatchNorm layers back to eval()."
+        )
+    norms = _batchnorm_layers(model)
+    frozen = [(n, m) for n, m in norms if not any(p.requires_grad for p in m.parameters())]
+    trainable = [(n, m) for n, m in norms if any(p.requires_grad for p in m.parameters())]
+    still_training = [n for n, m in frozen if m.training]
+    if len(still_training) == len(frozen):
+        return (
+            "every frozen BatchNorm layer is still in training mode, so it normalises with each "
+            "batch's statistics and moves its running averages: after model.train(), call "
+            ".eval() on each BatchNorm layer whose parameters do not require grad."
+        )
+    if still_training:
+        return (
+            f"{len(still_training)} frozen BatchNorm layers are still in training mode (e.g. "
+            f"{still_training[0]}): visit every module with model.modules(), not only the "
+            "model's direct children."
+        )
+    in_eval = [n for n, m in trainable if not m.training]
+    if in_eval:
+        return (
+            f"{in_eval[0]} has trainable parameters (layer4 is not frozen), but you put it in "
+            "eval mode: only BatchNorm layers whose parameters are all frozen go to eval()."
+        )
+    if not model.layer4.training:
+        return (
+            "layer4 trains, so it should be in training mode: put only the frozen BatchNorm "
+            "layers in eval mode."
+        )
+    return None
