@@ -4,6 +4,7 @@
 #   make test      lint, unit tests, every notebook under strict nbval, browser tests
 #   make execute   re-run every notebook headlessly and store its outputs (NB=path for one)
 #   make bench     time and measure the notebooks and widgets; writes benchmarks/results.md
+#   make gpu-check run every notebook on this machine's GPU; pass/fail and the device used (NB=path)
 #   make lock      renew requirements-lock.txt, the exact versions make test/execute install
 
 PYTHON ?= python3
@@ -22,6 +23,7 @@ help:
 	@echo "make test     lint + unit tests + every notebook (strict nbval) + browser tests"
 	@echo "make execute  re-run notebooks and store outputs (NB=notebooks/NN_name.ipynb for one)"
 	@echo "make bench    measure notebook run times, memory and widget speed"
+	@echo "make gpu-check  run every notebook on the GPU (no output comparison); the device each used"
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || \
@@ -96,6 +98,23 @@ execute: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(PY) tools/bench.py
+
+# Every notebook and solution top to bottom in a fresh kernel, outputs not compared; a table of
+# pass/fail, the device each should use and whether it really used the GPU. Says so when there
+# is no CUDA device (then everything runs on the CPU). Exit status 1 if any notebook failed.
+.PHONY: gpu-check
+gpu-check: $(VENV)/.dev-installed
+	$(PY) tools/gpu_check.py $(NB)
+
+# The supported range, proven: every notebook and solution top to bottom (outputs not compared)
+# on the oldest torch the requirements admit, one near Colab's, the newest on the registry, and
+# in a venv shaped like Colab (tools/compat.py says how). Throwaway venvs in build/compat/,
+# reused while they match; pip's cap on this machine is lifted for these builds only. Runs with
+# the system Python, no packages needed. Narrow it: make compat RELEASES=floor,colab NB=06
+RELEASES ?=
+.PHONY: compat
+compat:
+	$(PYTHON) tools/compat.py $(if $(RELEASES),--releases $(RELEASES)) $(NB)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
