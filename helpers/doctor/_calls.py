@@ -5,6 +5,7 @@ when the block raises."""
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ import torch
 import torch.nn.utils
 import torch.nn.utils.clip_grad
 
-__all__ = ["watching"]
+__all__ = ["watching", "probe_conditions"]
 
 
 @contextlib.contextmanager
@@ -65,3 +66,21 @@ def watching(
                 place[key] = original
             else:
                 setattr(place, key, original)
+
+
+@contextlib.contextmanager
+def probe_conditions() -> Iterator[list[warnings.WarningMessage]]:
+    """One thread, the caller's random state untouched, autograd on; yields the warnings caught."""
+    threads = torch.get_num_threads()
+    try:
+        # One thread: the probe is tiny, and threads fighting over busy cores slow BatchNorm down.
+        torch.set_num_threads(1)
+        with (
+            torch.random.fork_rng(devices=[]),
+            warnings.catch_warnings(record=True) as caught,
+            torch.enable_grad(),
+        ):
+            warnings.simplefilter("always")
+            yield caught
+    finally:
+        torch.set_num_threads(threads)

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from helpers.doctor._calls import watching
+from helpers.doctor._calls import probe_conditions, watching
 from helpers.doctor.findings import ALL_CLEAR_LOOP, Diagnosis, Finding
 from helpers.doctor.step import autocast_dtype
 
@@ -364,18 +364,8 @@ def diagnose_loop(
             all_clear=ALL_CLEAR_LOOP,
         )
     found: dict[str, str] = {}
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        with (
-            torch.random.fork_rng(devices=[]),
-            warnings.catch_warnings(record=True) as caught,
-            torch.enable_grad(),
-        ):
-            warnings.simplefilter("always")
-            _run(train_epoch, accumulation_steps, max_grad_norm, amp, found, caught)
-    finally:
-        torch.set_num_threads(threads)
+    with probe_conditions() as caught:
+        _run(train_epoch, accumulation_steps, max_grad_norm, amp, found, caught)
     return Diagnosis(
         (Finding(code, found[code]) for code in LOOP_CODES if code in found),
         all_clear=ALL_CLEAR_LOOP,

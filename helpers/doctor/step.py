@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.doctor._calls import watching
+from helpers.doctor._calls import probe_conditions, watching
 from helpers.doctor.findings import Diagnosis, Finding
 
 __all__ = ["CODES", "PROBE_LR", "autocast_dtype", "diagnose_step"]
@@ -293,20 +292,9 @@ def diagnose_step(train_step: Callable[..., Any], calls: int = 3) -> Diagnosis:
     if problem:
         return Diagnosis([Finding("bad-signature", problem)])
     found: dict[str, str] = {}
-    threads = torch.get_num_threads()
-    try:
-        # One thread: the probe is tiny, and threads fighting over busy cores slow BatchNorm down.
-        torch.set_num_threads(1)
-        with (
-            torch.random.fork_rng(devices=[]),
-            warnings.catch_warnings(record=True) as caught,
-            torch.enable_grad(),
-        ):
-            warnings.simplefilter("always")
-            torch.manual_seed(0)
-            _run(train_step, calls, found, caught)
-    finally:
-        torch.set_num_threads(threads)
+    with probe_conditions() as caught:
+        torch.manual_seed(0)
+        _run(train_step, calls, found, caught)
     return Diagnosis(Finding(code, found[code]) for code in CODES if code in found)
 
 
