@@ -6,6 +6,7 @@
 #   make bench     time and measure the notebooks and widgets; writes benchmarks/results.md
 #   make gpu-check run every notebook on this machine's GPU; pass/fail and the device used (NB=path)
 #   make lock      renew requirements-lock.txt, the exact versions make test/execute install
+#   make compat    every notebook on the supported torch releases and in a Colab-shaped venv
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -23,6 +24,8 @@ help:
 	@echo "make test     lint + unit tests + every notebook (strict nbval) + browser tests"
 	@echo "make execute  re-run notebooks and store outputs (NB=notebooks/NN_name.ipynb for one)"
 	@echo "make bench    measure notebook run times, memory and widget speed"
+	@echo "make compat   every notebook on the floor, middle and newest torch and a Colab-shaped venv"
+	@echo "make lock     renew requirements-lock.txt (then make execute and read the diff)"
 	@echo "make gpu-check  run every notebook on the GPU (no output comparison); the device each used"
 
 $(VENV)/.python-ok:

@@ -557,8 +557,9 @@ def run_release(
         env["PIP_FIND_LINKS"] = str(wheels)  # setuptools, to build the package offline
         env["GIT_TERMINAL_PROMPT"] = "0"
 
-    def one(notebook: Path) -> dict:
+    def attempt(notebook: Path) -> dict:
         result_file = work / f"{notebook.stem}.json"
+        result_file.unlink(missing_ok=True)
         python, cwd, strip = facts["python"], notebook.parent, False
         if release.others == "colab":
             python, cwd, strip = _colab_overlay(facts, work / notebook.stem), None, True
@@ -580,6 +581,19 @@ def run_release(
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         return {"ok": False, "cell": None, "ename": "RunnerError", "message": tail[0][:200]}
 
+    def one(notebook: Path) -> dict:
+        result = attempt(notebook)
+        if result["ok"]:
+            return result
+        # A failure is run once more in a fresh kernel, so that a rare hang (a gloo rank stuck
+        # in teardown was seen once in many runs) is told apart from a broken notebook; a pass
+        # on the second try is still listed under the table.
+        second = attempt(notebook)
+        if second["ok"]:
+            second["first_try"] = describe_failure(result)
+            return second
+        return result
+
     results: dict[str, dict] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(one, notebook): notebook for notebook in chosen}
@@ -588,6 +602,8 @@ def run_release(
             result = future.result()
             results[label(notebook)] = result
             status = "pass" if result["ok"] else "FAIL " + describe_failure(result)
+            if result.get("first_try"):
+                status += f" (second try; the first: {result['first_try']})"
             print(
                 f"  {release.name:7} {label(notebook):58} {result.get('seconds', 0):6.1f} s  "
                 f"{status}",
@@ -710,6 +726,15 @@ def main(argv: list[str]) -> int:
     failures = failure_lines(columns, rows, results)
     lines = ["", *headings, "", format_table(columns, rows, results), ""]
     lines += ["Failures (release, notebook, first error):", *failures] if failures else []
+    retried = [
+        f"{col}  {row}  {results[(col, row)]['first_try']}"
+        for col in columns
+        for row in rows
+        if results.get((col, row), {}).get("first_try")
+    ]
+    lines += (
+        ["Passed on a second try (release, notebook, first error):", *retried] if retried else []
+    )
     lines += broken
     lines.append(f"compat: {time.perf_counter() - total:.0f} s in all")
     report = "\n".join(lines)
