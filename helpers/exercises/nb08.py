@@ -15,6 +15,15 @@ def _small_resnet() -> nn.Module:
     return resnet18(weights=None, num_classes=5)
 
 
+def _fine_tuning_resnet() -> nn.Module:
+    """A small ResNet-18 frozen except for layer4 and the head, as in a fine-tuning run."""
+    model = _small_resnet()
+    model.requires_grad_(False)
+    model.layer4.requires_grad_(True)
+    model.fc.requires_grad_(True)
+    return model
+
+
 @exercise("08.head_params", "a Linear(512, 37) head has 512 × 37 weights and 37 biases")
 def _head_params(answer):
     if answer == 512 * 37:
@@ -53,10 +62,7 @@ def _optimizer(answer):
     hint = expect_function(answer, "make_optimizer")
     if hint:
         return hint
-    model = _small_resnet()
-    model.requires_grad_(False)
-    model.layer4.requires_grad_(True)
-    model.fc.requires_grad_(True)
+    model = _fine_tuning_resnet()
     try:
         optimizer = answer(model)
     except Exception as error:
@@ -90,10 +96,7 @@ def _bn_eval(answer):
     hint = expect_function(answer, "train_mode_for_fine_tuning")
     if hint:
         return hint
-    model = _small_resnet()
-    model.requires_grad_(False)
-    model.layer4.requires_grad_(True)
-    model.fc.requires_grad_(True)
+    model = _fine_tuning_resnet()
     model.eval()  # as an evaluation in between would leave it
     wanted = {name: p.requires_grad for name, p in model.named_parameters()}
     try:
