@@ -54,3 +54,17 @@ class Explorer(widgets.VBox):
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             self.say(f"{what} did not work: {type(error).__name__}: {first_line}", kind="error")
             return None
+
+    def click_buttons(self, names: Any, tooltips: dict[str, str], min_width: str) -> dict:
+        """One button per name; a click runs `self.click(name)`, and never raises ("reset" warns)."""
+        buttons = {}
+        for name in names:
+            button = widgets.Button(
+                description=name,
+                tooltip=tooltips[name],
+                button_style="warning" if name == "reset" else "",
+                layout=widgets.Layout(width="auto", min_width=min_width),
+            )
+            button.on_click(lambda _button, name=name: self.safely(lambda: self.click(name), name))
+            buttons[name] = button
+        return buttons

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import warnings
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import ipywidgets as widgets
@@ -101,17 +100,7 @@ class ScalerStepExplorer(Explorer):
         self.history: list[Click] = []
         self.changed: list[str] = []
         super().__init__()
-        self.buttons = {
-            action: widgets.Button(
-                description=action,
-                tooltip=_CODE[action],
-                button_style="warning" if action == "reset" else "",
-                layout=widgets.Layout(width="auto", min_width="80px"),
-            )
-            for action in ACTIONS
-        }
-        for action, button in self.buttons.items():
-            button.on_click(self._handler(action))
+        self.buttons = self.click_buttons(ACTIONS, _CODE, min_width="80px")
         self._panel = widgets.HTML(value="")
         title = widgets.HTML(
             value="<b>The practical update, one line at a time.</b> Click in any order; the "
@@ -344,12 +333,6 @@ class ScalerStepExplorer(Explorer):
         return ".grad is None again: ready for the next update.", "info"
 
     # -- drawing --------------------------------------------------------------------------------
-
-    def _handler(self, action: str) -> Callable[[Any], None]:
-        def on_click(_button: Any) -> None:
-            self.safely(lambda: self.click(action), what=action)  # a handler must never raise
-
-        return on_click
 
     def _render(self) -> None:
         if self.scaler is None:

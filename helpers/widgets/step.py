@@ -99,17 +99,7 @@ class TrainingStepExplorer(Explorer):
         self._forget()
 
         super().__init__()
-        self.buttons = {
-            phase: widgets.Button(
-                description=phase,
-                tooltip=_CODE[phase],
-                button_style="warning" if phase == "reset" else "",
-                layout=widgets.Layout(width="auto", min_width="90px"),
-            )
-            for phase in _BUTTONS
-        }
-        for phase, button in self.buttons.items():
-            button.on_click(self._handler(phase))
+        self.buttons = self.click_buttons(_BUTTONS, _CODE, min_width="90px")
         self._panel = widgets.HTML(value="")
         title = widgets.HTML(
             value="<b>One training step, one phase at a time.</b> "
@@ -156,12 +146,6 @@ class TrainingStepExplorer(Explorer):
         return self._panel.value
 
     # -- bookkeeping ----------------------------------------------------------------------------
-
-    def _handler(self, phase: str) -> Callable[[Any], None]:
-        def on_click(_button: Any) -> None:
-            self.safely(lambda: self.click(phase), what=phase)  # a handler must never raise
-
-        return on_click
 
     def _forget(self) -> None:
         """Clear the prediction, the loss and what the explorer remembers about the order."""
