@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from helpers._util import require_model, require_optimizer
+
 __all__ = [
     "CheckpointError",
     "save_checkpoint",
@@ -91,12 +93,8 @@ def save_checkpoint(
     **extra: Any,
 ) -> Path:
     """Write model, optimizer, scheduler, epoch, random states and `extra` to `path` atomically."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, not {type(model).__name__}.")
-    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
-            f"optimizer must be a torch.optim optimizer or None, not {type(optimizer).__name__}."
-        )
+    require_model(model)
+    require_optimizer(optimizer, allow_none=True)
     if scheduler is not None and not _is_scheduler(scheduler):
         raise TypeError(
             "scheduler must be a torch.optim.lr_scheduler scheduler (it has state_dict and "

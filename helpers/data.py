@@ -16,6 +16,8 @@ from typing import NamedTuple
 import torch
 from torch.utils.data import TensorDataset
 
+from helpers._util import first_line
+
 __all__ = [
     "DataSplit",
     "load_digits_tensors",
@@ -105,11 +107,6 @@ def digits_datasets(test_size: float = 0.25, seed: int = 0) -> tuple[TensorDatas
     return TensorDataset(split.x_train, split.y_train), TensorDataset(split.x_test, split.y_test)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _unpack_gzipped(raw: Path) -> None:
     """Unpack name.gz to name for each file torchvision reads (what its download step does)."""
     for name in FASHION_MNIST_FILES:
@@ -147,10 +144,8 @@ def load_fashion_mnist(
     raw = root / "FashionMNIST" / "raw"
     if raw.is_dir():
         _unpack_gzipped(raw)
-    processed = root / "FashionMNIST" / "processed"  # what torchvision before 0.9 wrote
-    legacy = (processed / "training.pt").exists() and (processed / "test.pt").exists()
     missing = [name for name in FASHION_MNIST_FILES if not (raw / name).exists()]
-    if missing and not download and not legacy:
+    if missing and not download:
         raise FileNotFoundError(
             f"FashionMNIST is not in {raw} (missing: {', '.join(missing)}). When you are online, "
             "call load_fashion_mnist(root, download=True) once; or put the four files (or their "
@@ -162,7 +157,7 @@ def load_fashion_mnist(
         try:
             dataset = FashionMNIST(str(root), train=train, download=download)
         except Exception as error:  # a failed download, or files that are not IDX files
-            detail = _first_line(error)
+            detail = first_line(error) or type(error).__name__
             if missing and download:
                 raise RuntimeError(
                     f"torchvision could not download FashionMNIST into {raw} ({detail}). Check "

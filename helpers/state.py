@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from helpers._util import require_model, require_optimizer, shape_text
+
 __all__ = [
     "Change",
     "Ownership",
@@ -61,10 +63,6 @@ def _nested(values: Any) -> str:
     return _number(values)
 
 
-def _shape(t: torch.Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in t.shape) + ("," if t.dim() == 1 else "") + ")"
-
-
 def format_value(value: Any, max_elements: int = MAX_SHOWN) -> str:
     """Format a tensor, number or None for a table: 4 significant digits, large tensors summarised."""
     if isinstance(max_elements, bool) or not isinstance(max_elements, int):
@@ -78,9 +76,9 @@ def format_value(value: Any, max_elements: int = MAX_SHOWN) -> str:
     if isinstance(value, torch.Tensor):
         t = value.detach()
         if t.is_complex():
-            return f"complex tensor of shape {_shape(t)}"
+            return f"complex tensor of shape {shape_text(t)}"
         if t.device.type == "meta":
-            return f"tensor of shape {_shape(t)} (no values: meta device)"
+            return f"tensor of shape {shape_text(t)} (no values: meta device)"
         t = t.cpu()
         if t.numel() <= max_elements:
             return _nested(t.tolist())
@@ -91,7 +89,7 @@ def format_value(value: Any, max_elements: int = MAX_SHOWN) -> str:
             if flat.is_floating_point()
             else None
         )
-        described = f"shape {_shape(t)}"
+        described = f"shape {shape_text(t)}"
         if norm is not None:
             described += f", norm {norm}"
         return f"{described}, first {first}, …"
@@ -166,7 +164,6 @@ class ParameterState:
     grad: torch.Tensor | None
     optimizer_state: dict[str, Any] = field(default_factory=dict)
     group: int | None = None  # index into optimizer.param_groups, None if the optimizer lacks it
-    requires_grad: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,7 +209,7 @@ class TrainingState:
             else:
                 state = "—"
             rows.append(
-                (p.name, _shape(p.value), format_value(p.value), format_value(p.grad), state)
+                (p.name, shape_text(p.value), format_value(p.value), format_value(p.grad), state)
             )
         return rows
 
@@ -239,21 +236,6 @@ class TrainingState:
         return "<div>" + "".join(parts) + "</div>"
 
 
-def _check_model(model: Any) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module such as nn.Linear(2, 1), not {type(model).__name__}."
-        )
-
-
-def _check_optimizer(optimizer: Any) -> None:
-    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
-            "optimizer must be a torch.optim.Optimizer such as "
-            f"torch.optim.SGD(model.parameters(), lr=0.1), or None; not {type(optimizer).__name__}."
-        )
-
-
 def _optimizer_names(
     model: nn.Module, optimizer: torch.optim.Optimizer
 ) -> list[tuple[str, int, nn.Parameter]]:
@@ -268,8 +250,8 @@ def _optimizer_names(
 
 def snapshot(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> TrainingState:
     """Copy every parameter's value and .grad, and the optimizer's state and hyper-parameters."""
-    _check_model(model)
-    _check_optimizer(optimizer)
+    require_model(model)
+    require_optimizer(optimizer, allow_none=True)
     groups: dict[int, int] = {}
     states: dict[int, dict[str, Any]] = {}
     extra: list[tuple[str, int, torch.Tensor]] = []
@@ -294,7 +276,6 @@ def snapshot(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -
             grad=None if p.grad is None else p.grad.detach().clone(),
             optimizer_state=states.get(id(p), {}),
             group=groups.get(id(p)),
-            requires_grad=p.requires_grad,
         )
     name = None if optimizer is None else type(optimizer).__name__
     return TrainingState(parameters=parameters, hyperparameters=hyper, optimizer_name=name)
@@ -304,7 +285,6 @@ def snapshot(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -
 # Differences
 # ---------------------------------------------------------------------------------------------
 
-KINDS = ("changed", "appeared", "disappeared", "reshaped", "added", "removed")
 _MISSING = object()
 
 
@@ -314,7 +294,8 @@ class Change:
 
     `parameter` is a parameter name, or "param_groups[i]" for a hyper-parameter; `what` is
     "value", "grad", "state['<key>']" (an optimizer buffer), a hyper-parameter's key, or
-    "parameter" when a whole parameter was added or removed. `kind` is one of KINDS.
+    "parameter" when a whole parameter was added or removed. `kind` is one of "changed",
+    "appeared", "disappeared", "reshaped", "added" or "removed".
     """
 
     parameter: str
@@ -337,7 +318,7 @@ class Change:
             largest = f"largest change {_number(self.max_abs_change)}"
             return f"{values} ({largest})" if small else largest
         if self.kind == "reshaped":
-            return f"shape {_shape(self.before)} → {_shape(self.after)}"
+            return f"shape {shape_text(self.before)} → {shape_text(self.after)}"
         if self.kind in ("appeared", "added"):
             return f"None → {format_value(self.after)}"
         return f"{format_value(self.before)} → None"
@@ -548,17 +529,17 @@ def _names_list(names: list[str], limit: int = 12) -> str:
 
 def ownership(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> Ownership:
     """Build the "who holds which state" table from the live model and optimizer."""
-    _check_model(model)
-    _check_optimizer(optimizer)
+    require_model(model)
+    require_optimizer(optimizer, allow_none=True)
     model_name = type(model).__name__
     named = list(model.named_parameters())
     rows: list[tuple[str, str, str]] = []
-    shapes = [f"{n} {_shape(p)}" for n, p in named]
+    shapes = [f"{n} {shape_text(p)}" for n, p in named]
     rows.append(
         (f"model ({model_name})", "parameters (named_parameters())", _names_list(shapes) or "none")
     )
     for n, p in named:
-        grad = "None" if p.grad is None else f"tensor of shape {_shape(p.grad)}"
+        grad = "None" if p.grad is None else f"tensor of shape {shape_text(p.grad)}"
         rows.append((f"parameter {n}", ".grad", grad))
     same: dict[str, bool] = {}
     keys: dict[str, tuple[str, ...]] = {}

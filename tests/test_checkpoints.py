@@ -210,7 +210,7 @@ def test_missing_file_and_wrong_content_are_named(tmp_path):
 
 def test_bad_arguments_are_named(tmp_path):
     model, optimizer = _model_and_optimizer()
-    with pytest.raises(TypeError, match="model must be an nn.Module"):
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
         save_checkpoint(tmp_path / "x.pt", "model", epoch=0)
     with pytest.raises(TypeError, match="optimizer must be"):
         save_checkpoint(tmp_path / "x.pt", model, "adam", epoch=0)

@@ -6,6 +6,7 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 import helpers
@@ -125,3 +126,33 @@ def test_this_venv_runs_the_locked_versions():
             f"{name} {installed} is installed but the lock says {pins[name]}: run `make test`, "
             "which installs requirements-lock.txt"
         )
+
+
+# import name → the distribution that provides it
+_DISTRIBUTIONS = {"sklearn": "scikit-learn", "PIL": "pillow", "IPython": "ipython"}
+
+
+def test_pyproject_declares_every_package_the_helpers_import():
+    import sys
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    declared = _names(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
+    imported = set()
+    for path in (ROOT / "helpers").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {
+        name for name in imported if name not in sys.stdlib_module_names and name != "helpers"
+    }
+    missing = sorted(
+        _DISTRIBUTIONS.get(n, n)
+        for n in third_party
+        if _DISTRIBUTIONS.get(n, n).lower() not in declared
+    )
+    assert not missing, f"helpers import {missing}, which pyproject.toml's dependencies lack"

@@ -13,6 +13,8 @@ import torch
 import torch.nn.utils
 import torch.nn.utils.clip_grad
 
+from helpers._util import one_thread
+
 __all__ = ["watching", "probe_conditions"]
 
 
@@ -71,16 +73,12 @@ def watching(
 @contextlib.contextmanager
 def probe_conditions() -> Iterator[list[warnings.WarningMessage]]:
     """One thread, the caller's random state untouched, autograd on; yields the warnings caught."""
-    threads = torch.get_num_threads()
-    try:
-        # One thread: the probe is tiny, and threads fighting over busy cores slow BatchNorm down.
-        torch.set_num_threads(1)
-        with (
-            torch.random.fork_rng(devices=[]),
-            warnings.catch_warnings(record=True) as caught,
-            torch.enable_grad(),
-        ):
-            warnings.simplefilter("always")
-            yield caught
-    finally:
-        torch.set_num_threads(threads)
+    # One thread: the probe is tiny, and threads fighting over busy cores slow BatchNorm down.
+    with (
+        one_thread(),
+        torch.random.fork_rng(devices=[]),
+        warnings.catch_warnings(record=True) as caught,
+        torch.enable_grad(),
+    ):
+        warnings.simplefilter("always")
+        yield caught

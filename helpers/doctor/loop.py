@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from helpers._util import first_line
 from helpers.doctor._calls import probe_conditions, watching
 from helpers.doctor.findings import ALL_CLEAR_LOOP, Diagnosis, Finding
 from helpers.doctor.step import autocast_dtype
@@ -284,12 +285,6 @@ class _Watcher:
 # ----------------------------------------------------------------------------------------------
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else ""
-    return line if len(line) <= 200 else line[:199] + "…"
-
-
 def _fill(train_epoch: Callable[..., Any], known: dict[str, Any]) -> tuple[list, dict, str | None]:
     """Positional and keyword arguments for train_epoch by parameter name, or a problem."""
     try:
@@ -437,7 +432,7 @@ def _run(
         watcher.remove()
     record = watcher.record
     if error is not None:
-        add("epoch-raised", f"train_epoch raised {type(error).__name__}: {_first_line(error)}")
+        add("epoch-raised", f"train_epoch raised {type(error).__name__}: {first_line(error, 200)}")
     # The canonical loop clips by max_grad_norm; told nothing, it clips as the learner's first
     # clipping call did (a clip_grad_value_, or a norm of the learner's own), to judge the order.
     clip = None if max_grad_norm is None else ("clip_grad_norm_", max_grad_norm)

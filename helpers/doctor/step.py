@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from helpers._util import first_line
 from helpers.doctor._calls import probe_conditions, watching
 from helpers.doctor.findings import Diagnosis, Finding
 
@@ -243,12 +244,6 @@ class _Watch:
 # ----------------------------------------------------------------------------------------------
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else ""
-    return line if len(line) <= 200 else line[:199] + "…"
-
-
 def _signature_problem(train_step: Callable[..., Any]) -> str | None:
     try:
         signature = inspect.signature(train_step)
@@ -340,7 +335,8 @@ def _run(
             _judge_warnings(caught[seen_warnings:], add)
             if error is not None:
                 add(
-                    "step-raised", f"train_step raised {type(error).__name__}: {_first_line(error)}"
+                    "step-raised",
+                    f"train_step raised {type(error).__name__}: {first_line(error, 200)}",
                 )
                 _explain_error(error, add)
                 return
