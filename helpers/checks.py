@@ -1,37 +1,61 @@
-"""Exercise checks: `check("03.mse", answer)` prints "Correct" or a hint, and never raises.
+"""Exercise checks: `check("03.masked_mse", answer)` prints "Correct" or a hint, and never raises.
 
-Each notebook's exercises live in `helpers/exercises/nbNN.py`, registered with `@exercise(...)`.
-A checker takes the learner's answer and returns None when it is right, or a hint (a string)
-saying what is wrong and what to try. `compare_tensor` gives the usual hints for a tensor answer.
+"NN.name" is the function `name` in `helpers/exercises/nbNN.py` (a dash in the name reads as an
+underscore). That module alone is imported, on notebook NN's first check: there is no registry,
+and a checker module that fails to import breaks only its own notebook's checks.
+
+To add an exercise, write one function in nbNN.py and list it in the module's `__all__`:
+
+    def masked_mse(answer: Any) -> str | None:
+        \"\"\"masked_mse averages the squared errors of the known targets only.\"\"\"
+
+Its one parameter is `answer`; its docstring's first line is the exercise's title, shown when
+the answer is right; it returns None for a right answer, else a hint (what is wrong, what to
+try). It runs with the learner's random streams and grad mode saved and restored, so it may
+seed freely. A checker calls a learner's function on inputs of its own, compares the result with
+a reference it computes, and a wrong result with what the usual mistakes give, so that the hint
+can name the mistake. `expect_function`, `call`, `raised`, `compare_tensor` and `compare_number`
+give the usual hints (placeholder, not a function, an exception, shape, dtype, off by a factor).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import inspect
 import math
 import pkgutil
-from collections.abc import Callable
+import random
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
+
+from helpers._util import first_line
 
 __all__ = [
     "Feedback",
+    "call",
     "check",
-    "grade",
-    "exercise",
-    "exercise_ids",
-    "compare_tensor",
+    "checkers",
+    "close",
     "compare_number",
-    "missing",
+    "compare_tensor",
+    "exercise_ids",
     "expect_function",
-    "first_line",
+    "factor_hint",
+    "grade",
+    "missing",
+    "raised",
+    "title",
 ]
 
 Checker = Callable[[Any], "str | None"]
-_REGISTRY: dict[str, tuple[str, Checker]] = {}
-_LOADED = False
+_ID = re.compile(r"(\d\d)\.([A-Za-z_][\w-]*)")  # "07.train_one_epoch"; a dash reads as "_"
 
 
 @dataclass(frozen=True)
@@ -50,63 +74,118 @@ class Feedback:
         return self.ok
 
 
-def exercise(exercise_id: str, title: str) -> Callable[[Checker], Checker]:
-    """Register a checker function under `exercise_id` (decorator)."""
-    if not isinstance(exercise_id, str) or not exercise_id:
-        raise ValueError("exercise_id must be a non-empty string such as '03.mse'.")
+def checkers(module: ModuleType) -> dict[str, Checker]:
+    """The exercises of a checker module: its `__all__` functions whose one parameter is `answer`."""
+    found = {}
+    for name in getattr(module, "__all__", ()):
+        function = getattr(module, name, None)
+        if inspect.isfunction(function) and list(inspect.signature(function).parameters) == [
+            "answer"
+        ]:
+            found[name] = function
+    for function in vars(module).values():  # nb12 shim: delete once nb12.py is converted
+        if callable(function) and isinstance(getattr(function, "exercise_id", None), str):
+            found[function.exercise_id.partition(".")[2]] = function
+    return found
 
-    def register(checker: Checker) -> Checker:
-        if exercise_id in _REGISTRY and _REGISTRY[exercise_id][1] is not checker:
-            raise ValueError(f"exercise {exercise_id!r} is registered twice.")
-        _REGISTRY[exercise_id] = (title, checker)
+
+def title(checker: Checker) -> str:
+    """An exercise's title: the first line of its checker's docstring."""
+    shim_title = getattr(checker, "exercise_title", None)  # nb12 shim: delete with `exercise`
+    return shim_title or (checker.__doc__ or "").strip().split("\n")[0]
+
+
+def exercise(exercise_id: str, title: str) -> Callable[[Checker], Checker]:
+    """nb12 shim: the old decorator, marking a checker; delete once nb12.py is converted."""
+
+    def mark(checker: Checker) -> Checker:
+        checker.exercise_id, checker.exercise_title = exercise_id, f"{title}."  # type: ignore[attr-defined]
         return checker
 
-    return register
-
-
-def _load_all() -> None:
-    global _LOADED
-    if _LOADED:
-        return
-    import helpers.exercises as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
-    _LOADED = True
+    return mark
 
 
 def exercise_ids() -> list[str]:
-    """Return the ids of every registered exercise, sorted."""
-    _load_all()
-    return sorted(_REGISTRY)
+    """Every exercise id of every checker module, sorted (this imports them all: for tests)."""
+    import helpers.exercises as package
+
+    ids = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if re.fullmatch(r"nb\d\d", info.name):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            ids += [f"{info.name[2:]}.{name}" for name in checkers(module)]
+    return sorted(ids)
+
+
+@contextlib.contextmanager
+def _learner_state_kept() -> Iterator[None]:
+    """Save torch's, Python's and NumPy's random states and the grad mode; restore them after."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]), torch.set_grad_enabled(torch.is_grad_enabled()):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def _find(exercise_id: Any) -> Checker | str:
+    """The checker for `exercise_id`, importing only its notebook's module; or why there is none."""
+    label = str(exercise_id)[:40]
+    match = _ID.fullmatch(exercise_id) if isinstance(exercise_id, str) else None
+    if match is None:
+        return (
+            f"there is no exercise called {label!r}: an id is the notebook's number, a dot and "
+            "the exercise's name, such as '03.masked_mse'. Copy it from the exercise's cell."
+        )
+    number, name = match[1], match[2].replace("-", "_")
+    module_name = f"{__package__}.exercises.nb{number}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name:
+            raise
+        return (
+            f"there is no exercise called {label!r}: notebook {number} has no exercise checks. "
+            "Copy the id from the exercise's cell."
+        )
+    found = checkers(module)
+    if name not in found:
+        known = ", ".join(f"{number}.{n}" for n in found) or "none"
+        return (
+            f"there is no exercise called {label!r}. Notebook {number}'s exercises are {known}: "
+            "copy the id from the exercise's cell."
+        )
+    return found[name]
 
 
 def grade(exercise_id: str, answer: Any) -> Feedback:
     """Check `answer` for `exercise_id` and return the Feedback; never raises."""
+    label = str(exercise_id)[:40]
     try:
-        _load_all()
-    except Exception as error:  # a broken exercise module must not break a learner's cell
-        return Feedback(str(exercise_id), False, f"the exercise checks failed to load ({error}).")
-    if not isinstance(exercise_id, str) or exercise_id not in _REGISTRY:
-        known = ", ".join(sorted(_REGISTRY)) or "none"
+        checker = _find(exercise_id)
+    except Exception as error:  # a broken checker module breaks only its own notebook's checks
         return Feedback(
-            str(exercise_id)[:40],
+            label,
             False,
-            f"there is no exercise called {str(exercise_id)[:40]!r}. "
-            f"Copy the id from the exercise's cell; known ids: {known}.",
+            f"the checks of notebook {label[:2]} failed to load ({type(error).__name__}: "
+            f"{first_line(error)}), so your answer was not checked. Restart the kernel and run "
+            "the notebook from the top; if this message stays, report it with the notebook's name.",
         )
-    title, checker = _REGISTRY[exercise_id]
+    if isinstance(checker, str):
+        return Feedback(label, False, checker)
     hint = missing(answer)
     if hint is None:
         try:
-            hint = checker(answer)
+            with _learner_state_kept():
+                hint = checker(answer)
         except Exception as error:  # the learner's object misbehaved inside the checker
             hint = (
                 f"checking your answer raised {type(error).__name__}: {first_line(error)}. "
                 "Look at what your cell returns and compare it with what the exercise asks for."
             )
     if hint is None:
-        return Feedback(exercise_id, True, f"{title}.")
+        return Feedback(exercise_id, True, title(checker))
     return Feedback(exercise_id, False, str(hint))
 
 
@@ -139,20 +218,57 @@ def expect_function(answer: Any, name: str) -> str | None:
     )
 
 
-def first_line(error: BaseException, limit: int = 160) -> str:
-    """The first line of an exception's message, cut to `limit` characters."""
+def raised(what: str, error: BaseException) -> str:
+    """The hint for a learner's function that raised: "what raised Kind: first line."."""
+    return f"{what} raised {type(error).__name__}: {first_line(error)}."
+
+
+def call(
+    function: Callable[..., Any], *args: Any, what: str = "your function"
+) -> tuple[Any, str | None]:
+    """Call the learner's function: (its result, None), or (None, the hint naming what it raised)."""
     try:
-        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    except Exception:
-        text = ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return function(*args), None
+    except Exception as error:
+        return None, raised(what, error)
 
 
-_FACTORS = {
-    2.0: "2",
-    0.5: "1/2",
-    -1.0: "-1",
-}
+def close(answer: Any, expected: torch.Tensor, *, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
+    """True when `answer` is a tensor of `expected`'s shape and values (compared in float64)."""
+    return (
+        isinstance(answer, torch.Tensor)
+        and answer.shape == expected.shape
+        and torch.allclose(
+            answer.detach().double(), expected.detach().double(), rtol=rtol, atol=atol
+        )
+    )
+
+
+def factor_hint(name: str, value: float, expected: float) -> str | None:
+    """The "off by a factor" hint when `value` is a simple multiple of `expected`, else None."""
+    if expected == 0 or value == 0:
+        return None
+    ratio = value / expected
+    if math.isclose(ratio, -1.0, rel_tol=1e-3):
+        return f"{name} has the right size but the wrong sign: check the order of a subtraction."
+    for factor, label in ((2.0, "2"), (0.5, "1/2")):
+        if math.isclose(ratio, factor, rel_tol=1e-3):
+            return f"{name} is off by a factor of {label}: check where you multiply or divide."
+    if ratio > 0 and math.isclose(ratio, round(ratio), rel_tol=1e-3) and round(ratio) > 2:
+        return (
+            f"{name} is {round(ratio)} times too large: did you sum where a mean was needed "
+            f"(or forget to divide by the number of items)?"
+        )
+    if (
+        ratio > 0
+        and math.isclose(1 / ratio, round(1 / ratio), rel_tol=1e-3)
+        and round(1 / ratio) > 2
+    ):
+        return (
+            f"{name} is {round(1 / ratio)} times too small: did you divide once too often "
+            f"(or take a mean where a sum was needed)?"
+        )
+    return None
 
 
 def compare_number(
@@ -181,35 +297,9 @@ def compare_number(
         return f"{name} is NaN (not a number): something divided 0 by 0 or overflowed."
     if math.isclose(value, expected, rel_tol=rel_tol, abs_tol=abs_tol):
         return None
-    return _factor_hint(name, value, expected) or (
+    return factor_hint(name, value, expected) or (
         f"{name} is {value:.4g}, but it should be about {expected:.4g}."
     )
-
-
-def _factor_hint(name: str, value: float, expected: float) -> str | None:
-    if expected == 0 or value == 0:
-        return None
-    ratio = value / expected
-    for factor, label in _FACTORS.items():
-        if math.isclose(ratio, factor, rel_tol=1e-3):
-            if factor == -1.0:
-                return f"{name} has the right size but the wrong sign: check the order of a subtraction."
-            return f"{name} is off by a factor of {label}: check where you multiply or divide."
-    if ratio > 0 and math.isclose(ratio, round(ratio), rel_tol=1e-3) and round(ratio) > 2:
-        return (
-            f"{name} is {round(ratio)} times too large: did you sum where a mean was needed "
-            f"(or forget to divide by the number of items)?"
-        )
-    if (
-        ratio > 0
-        and math.isclose(1 / ratio, round(1 / ratio), rel_tol=1e-3)
-        and round(1 / ratio) > 2
-    ):
-        return (
-            f"{name} is {round(1 / ratio)} times too small: did you divide once too often "
-            f"(or take a mean where a sum was needed)?"
-        )
-    return None
 
 
 def compare_tensor(
@@ -267,11 +357,10 @@ def compare_tensor(
     if torch.allclose(got, want, atol=atol, rtol=rtol, equal_nan=True):
         return None
     if want.abs().max() > 0 and got.abs().max() > 0:
-        scale = (got * want).sum() / (want * want).sum()
+        scale = float((got * want).sum() / (want * want).sum())
         if torch.allclose(got, scale * want, atol=atol, rtol=rtol):
-            factor_hint = _factor_hint(name, float(scale), 1.0)
-            if factor_hint:
-                return factor_hint
-            return f"{name} points the right way but is {float(scale):.3g} times the expected size."
+            return factor_hint(name, scale, 1.0) or (
+                f"{name} points the right way but is {scale:.3g} times the expected size."
+            )
     worst = (got - want).abs().max().item()
     return f"{name} has the right shape and dtype, but its values differ (by up to {worst:.3g})."

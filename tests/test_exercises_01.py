@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.checks import grade
 from helpers.exercises.nb01 import EXERCISE_1_NAMES, WHO_GETS_GRAD
+from tests.test_checks import grade_keeping_random_state as grade
 
 # --- 01.who_gets_grad ------------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from helpers.checks import grade
 from helpers.exercises.nb05 import MOMENTUM_PROBLEM, limit_problem, momentum_run
+from tests.test_checks import grade_keeping_random_state as grade
 
 # --- 05.train_step -------------------------------------------------------------------------
 

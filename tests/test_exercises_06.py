@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers.checks import grade
+from tests.test_checks import grade_keeping_random_state as grade
 
 # --- 06.zero_grad_place --------------------------------------------------------------------
 

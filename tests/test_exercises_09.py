@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from helpers.checkpoints import set_rng_state
-from helpers.checks import grade
+from tests.test_checks import grade_keeping_random_state as grade
 
 
 def _atomic(obj, path, fsync=True):

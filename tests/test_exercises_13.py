@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.nn.utils import clip_grad_norm_
 
-from helpers.checks import grade
+from tests.test_checks import grade_keeping_random_state as grade
 
 # --- 13.order --------------------------------------------------------------------------------
 

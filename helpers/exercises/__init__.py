@@ -1,1 +1,1 @@
-"""Exercise checkers, one module per notebook (`nbNN.py`), registered with `helpers.checks.exercise`."""
+"""Exercise checkers, one module per notebook (`nbNN.py`): `check("NN.name", ...)` calls `nbNN.name`."""

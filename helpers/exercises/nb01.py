@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from helpers.checks import compare_tensor, exercise, first_line
+from helpers._util import first_line
+from helpers.checks import compare_tensor, expect_function
 
-__all__ = ["check_who_gets_grad", "check_buffers", "check_frozen_copy"]
+__all__ = ["who_gets_grad", "buffers", "frozen_copy"]
 
 # Exercise 1 builds w, b, X, h (retain_grad), scale (under no_grad) and loss, then backward().
 WHO_GETS_GRAD = {"w", "b", "h"}
@@ -32,9 +32,8 @@ _WHY = {
 }
 
 
-@exercise("01.who_gets_grad", "after backward() exactly w, b and h (retain_grad) have a .grad")
-def check_who_gets_grad(answer: Any) -> str | None:
-    """The learner names the tensors that have a .grad after loss.backward()."""
+def who_gets_grad(answer: Any) -> str | None:
+    """after backward() exactly w, b and h (retain_grad) have a .grad."""
     if isinstance(answer, str):
         return (
             f'the answer is one string ({answer!r}); give a set of names, for example {{"w", "X"}}.'
@@ -113,9 +112,8 @@ def _standardize_hint(out: Any, x: torch.Tensor, data: torch.Tensor) -> str | No
     return compare_tensor(out, (x - mean) / std, name="forward(x)", check_dtype=False)
 
 
-@exercise("01.buffers", "Standardize keeps its statistics in buffers: converted by .to(), saved")
-def check_buffers(answer: Any) -> str | None:
-    """Build the learner's Standardize from data, then check its output, .to() and state_dict."""
+def buffers(answer: Any) -> str | None:
+    """Standardize keeps its statistics in buffers: converted by .to(), saved."""
     if isinstance(answer, nn.Module):
         return (
             'the answer is a module object; pass the class itself: check("01.buffers", '
@@ -143,8 +141,7 @@ def check_buffers(answer: Any) -> str | None:
             f"module(x) raised {type(out).__name__}: {first_line(out)}. Print the shapes of "
             "x and of your statistics."
         )
-    hint = _standardize_hint(out, x, data)
-    if hint:
+    if hint := _standardize_hint(out, x, data):
         return hint
     parameters = [name for name, _ in module.named_parameters()]
     if parameters:
@@ -199,14 +196,10 @@ def _held(module: nn.Module) -> dict[str, torch.Tensor]:
     return held
 
 
-@exercise("01.frozen_copy", "frozen_copy(t) returns an independent copy that does not require grad")
-def check_frozen_copy(answer: Callable[[torch.Tensor], Any]) -> str | None:
-    """Call the learner's frozen_copy on a tensor that requires grad and one in a graph."""
-    if not callable(answer):
-        return (
-            "the answer should be your function `frozen_copy` itself, but it is a "
-            f"{type(answer).__name__}. Pass the name without calling it: answer = frozen_copy."
-        )
+def frozen_copy(answer: Any) -> str | None:
+    """frozen_copy(t) returns an independent copy that does not require grad."""
+    if hint := expect_function(answer, "frozen_copy"):
+        return hint
     leaf = torch.tensor([1.0, -2.0, 3.5], requires_grad=True)
     computed = leaf * 2
     for original, what in ((leaf, "a leaf that requires grad"), (computed, "a computed tensor")):

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from helpers.checks import compare_tensor, exercise, expect_function
+from helpers.checks import close, compare_tensor, expect_function
 
-__all__ = ["check_linear", "check_collapse", "check_predict"]
+__all__ = ["linear", "collapse", "predict"]
 
 # PyTorch's words when the two sides of a matrix product do not fit.
 _SHAPE_ERRORS = ("shapes cannot be multiplied", "must match the size", "size mismatch")
 
 
 def _layers(sizes: list[int], seed: int) -> list[nn.Linear]:
-    """Linear layers sizes[0] -> sizes[1] -> ..., made without touching the learner's RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    """Linear layers sizes[0] -> sizes[1] -> ..., seeded."""
+    torch.manual_seed(seed)
+    return [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
 
 
 def _bias_through_transposed_weights(layers: list[nn.Linear]) -> torch.Tensor | None:
@@ -37,19 +35,9 @@ def _randn(*shape: int, seed: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
-def _close(a: Any, b: torch.Tensor) -> bool:
-    return (
-        isinstance(a, torch.Tensor)
-        and a.shape == b.shape
-        and torch.allclose(a.detach().double(), b.detach().double(), atol=1e-5, rtol=1e-4)
-    )
-
-
-@exercise("02.linear", "linear_by_hand computes X @ W.T + b, as nn.Linear does")
-def check_linear(answer: Callable[..., Any]) -> str | None:
-    """Call the learner's linear_by_hand(X, W, b) on a non-square and a square layer."""
-    hint = expect_function(answer, "linear_by_hand")
-    if hint:
+def linear(answer: Any) -> str | None:
+    """linear_by_hand computes X @ W.T + b, as nn.Linear does."""
+    if hint := expect_function(answer, "linear_by_hand"):
         return hint
     for in_features, out_features in ((4, 3), (3, 3)):
         X = _randn(5, in_features, seed=1)
@@ -68,16 +56,16 @@ def check_linear(answer: Callable[..., Any]) -> str | None:
         if got is None:
             return "linear_by_hand returns None: replace the None after `return` with your code."
         want = X @ W.T + b
-        if _close(got, want.T):
+        if close(got, want.T):
             return (
                 "your result is transposed: it has one row per output instead of one row per "
                 "sample. Keep the batch first: X goes on the left of the product."
             )
-        if _close(got, X @ W.T):
+        if close(got, X @ W.T):
             return "the values are missing the bias: add b (it broadcasts over the batch)."
-        if _close(got, X @ W.T - b):
+        if close(got, X @ W.T - b):
             return "the bias is subtracted; nn.Linear adds it: X @ W.T + b."
-        if in_features == out_features and _close(got, X @ W + b):
+        if in_features == out_features and close(got, X @ W + b):
             return "you multiplied by W, not by W.T: W stores one row per output feature."
         hint = compare_tensor(got, want, name="linear_by_hand(X, W, b)")
         if hint:
@@ -85,11 +73,9 @@ def check_linear(answer: Callable[..., Any]) -> str | None:
     return None
 
 
-@exercise("02.collapse", "stacked linear layers fold into one weight W and bias b")
-def check_collapse(answer: Callable[..., Any]) -> str | None:
-    """Call the learner's collapse(layers) on stacks of two and three layers."""
-    hint = expect_function(answer, "collapse")
-    if hint:
+def collapse(answer: Any) -> str | None:
+    """stacked linear layers fold into one weight W and bias b."""
+    if hint := expect_function(answer, "collapse"):
         return hint
     for sizes, seed in (([2, 3, 3], 11), ([3, 4, 4, 2], 12)):
         layers = _layers(sizes, seed)
@@ -118,41 +104,37 @@ def check_collapse(answer: Callable[..., Any]) -> str | None:
                 f"collapse should return a tuple (W, b) of two tensors, not a {type(got).__name__}."
             )
         W, b = got
-        if _close(W, W_want.T):
+        if close(W, W_want.T):
             return (
                 f"W is transposed: nn.Linear stores it as (out_features, in_features), here "
                 f"{tuple(W_want.shape)}."
             )
-        hint = compare_tensor(W, W_want, name=f"W for {stack}", check_dtype=False)
-        if hint:
+        if hint := compare_tensor(W, W_want, name=f"W for {stack}", check_dtype=False):
             return hint
-        if _close(b, layers[-1].bias):
+        if close(b, layers[-1].bias):
             return (
                 "b is just the last layer's bias, so the earlier biases are lost. An earlier "
                 "layer's bias is part of its output, and every later layer acts on that output."
             )
-        if len(sizes) == 3 and _close(b, layers[0].bias + layers[1].bias):
+        if len(sizes) == 3 and close(b, layers[0].bias + layers[1].bias):
             return (
                 "b = b1 + b2 adds the first bias as it is. But the second layer acts on the first "
                 "layer's whole output, its bias included, before it adds its own bias."
             )
-        if b_wrong_side is not None and _close(b, b_wrong_side):
+        if b_wrong_side is not None and close(b, b_wrong_side):
             return (
                 "the bias so far meets a later layer's weight from the wrong side: for a vector b "
                 "and a square W, b @ W is W.T @ b, the transposed weight. Check the order of the "
                 "product that carries the bias through a layer."
             )
-        hint = compare_tensor(b, b_want, name=f"b for {stack}", check_dtype=False)
-        if hint:
+        if hint := compare_tensor(b, b_want, name=f"b for {stack}", check_dtype=False):
             return hint
     return None
 
 
-@exercise("02.predict", "predictions through model(X) under torch.no_grad(), with no graph built")
-def check_predict(answer: Callable[..., Any]) -> str | None:
-    """Call the learner's predict(model, X) while watching hooks and saved tensors."""
-    hint = expect_function(answer, "predict")
-    if hint:
+def predict(answer: Any) -> str | None:
+    """predictions through model(X) under torch.no_grad(), with no graph built."""
+    if hint := expect_function(answer, "predict"):
         return hint
     (hidden, out) = _layers([3, 8, 1], seed=21)
     model = nn.Sequential(hidden, nn.ReLU(), out)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from helpers.checks import compare_number, exercise, expect_function, first_line
+from helpers._util import first_line
+from helpers.checks import compare_number, expect_function
 
-__all__ = ["check_masked_mse", "check_cross_entropy", "check_sequence_ce"]
+__all__ = ["masked_mse", "cross_entropy", "sequence_ce"]
 
 
 def _randn(*shape: int, seed: int, scale: float = 1.0) -> torch.Tensor:
@@ -61,11 +61,9 @@ def _masked_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     return cases
 
 
-@exercise("03.masked_mse", "masked_mse averages the squared errors of the known targets only")
-def check_masked_mse(answer: Callable[..., Any]) -> str | None:
-    """Call the learner's masked_mse on a 1-D and a 2-D case with some targets missing."""
-    hint = expect_function(answer, "masked_mse")
-    if hint:
+def masked_mse(answer: Any) -> str | None:
+    """masked_mse averages the squared errors of the known targets only."""
+    if hint := expect_function(answer, "masked_mse"):
         return hint
     for pred_data, target, mask in _masked_cases():
         pred = pred_data.clone().requires_grad_()
@@ -76,8 +74,7 @@ def check_masked_mse(answer: Callable[..., Any]) -> str | None:
                 f"masked_mse returns a tensor of shape {tuple(got.shape)}; a loss is one number, "
                 "a 0-dim tensor: the mean of the squared errors of the known entries."
             )
-        hint = _scalar_loss_hint(got, "masked_mse")
-        if hint:
+        if hint := _scalar_loss_hint(got, "masked_mse"):
             return hint
         known = int(mask.sum())
         want = squared[mask].mean()
@@ -104,10 +101,9 @@ def check_masked_mse(answer: Callable[..., Any]) -> str | None:
                 "you averaged each row first, then the rows: a row with one known entry then "
                 "weighs as much as a row with four. Average over all known entries at once."
             )
-        hint = compare_number(
+        if hint := compare_number(
             got, float(want), name=f"masked_mse for inputs of shape {tuple(mask.shape)}"
-        )
-        if hint:
+        ):
             return hint
     return None
 
@@ -120,11 +116,9 @@ def _ce_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(ordinary, ordinary_targets), (far_apart, far_targets)]
 
 
-@exercise("03.cross_entropy", "cross_entropy(logits, targets) equals F.cross_entropy, stably")
-def check_cross_entropy(answer: Callable[..., Any]) -> str | None:
-    """Call the learner's cross_entropy on ordinary logits and on logits far apart."""
-    hint = expect_function(answer, "cross_entropy")
-    if hint:
+def cross_entropy(answer: Any) -> str | None:
+    """cross_entropy(logits, targets) equals F.cross_entropy, stably."""
+    if hint := expect_function(answer, "cross_entropy"):
         return hint
     for case, (logits_data, targets) in enumerate(_ce_cases()):
         logits = logits_data.clone().requires_grad_()
@@ -138,8 +132,7 @@ def check_cross_entropy(answer: Callable[..., Any]) -> str | None:
                     "cross_entropy returns one loss per sample; the loss is their mean over the "
                     "batch: add .mean()."
                 )
-        hint = _scalar_loss_hint(got, "cross_entropy")
-        if hint:
+        if hint := _scalar_loss_hint(got, "cross_entropy"):
             return hint
         want = F.cross_entropy(logits_data, targets)
         value = float(got.detach())
@@ -176,8 +169,7 @@ def check_cross_entropy(answer: Callable[..., Any]) -> str | None:
                 "log_p[:, targets] picks an N×N block, every sample with every target. Pick one "
                 "entry per row: log_p[torch.arange(N), targets]."
             )
-        hint = compare_number(got, float(want), name="cross_entropy")
-        if hint:
+        if hint := compare_number(got, float(want), name="cross_entropy"):
             return hint
     return None
 
@@ -201,11 +193,9 @@ def _same_error(error: Exception, logits: torch.Tensor, targets: torch.Tensor) -
     return False
 
 
-@exercise("03.sequence_ce", "sequence_ce puts the classes where F.cross_entropy looks for them")
-def check_sequence_ce(answer: Callable[..., Any]) -> str | None:
-    """Call the learner's sequence_ce on logits (N, T, C), first with T == C, then T != C."""
-    hint = expect_function(answer, "sequence_ce")
-    if hint:
+def sequence_ce(answer: Any) -> str | None:
+    """sequence_ce puts the classes where F.cross_entropy looks for them."""
+    if hint := expect_function(answer, "sequence_ce"):
         return hint
     silently_wrong = False
     for logits_data, targets in _sequence_cases():
@@ -234,8 +224,7 @@ def check_sequence_ce(answer: Callable[..., Any]) -> str | None:
                 f"sequence_ce returns a tensor of shape {tuple(got.shape)}; the loss is one "
                 "number, the mean over every step of every sequence."
             )
-        hint = _scalar_loss_hint(got, "sequence_ce")
-        if hint:
+        if hint := _scalar_loss_hint(got, "sequence_ce"):
             return hint
         if t == c and _is(got, F.cross_entropy(logits_data, targets)):
             silently_wrong = True  # (N, T, C) as it is, or a reshape: the T != C case tells
@@ -255,10 +244,9 @@ def check_sequence_ce(answer: Callable[..., Any]) -> str | None:
             )
         if _is(got, per_step.sum()):
             return f"you summed over the steps: take the mean over all {n}×{t} steps."
-        hint = compare_number(
+        if hint := compare_number(
             got, float(per_step.mean()), name=f"sequence_ce for logits of shape {(n, t, c)}"
-        )
-        if hint:
+        ):
             return hint
     return _CLASSES_IN_DIM_1 if silently_wrong else None
 

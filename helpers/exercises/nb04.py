@@ -1,9 +1,4 @@
-"""Exercise checks for 04 — backward(): where gradients come from.
-
-The exercises use one small regression problem, `regression_data()`: four samples, two features,
-fixed numbers a learner can follow by hand. Answers that are functions are called here, on
-tensors of the checker's own, so a learner's mistakes cannot change what "right" means.
-"""
+"""Exercise checks for 04 — backward(): where gradients come from (on `regression_data()`)."""
 
 from __future__ import annotations
 
@@ -12,13 +7,14 @@ from typing import Any
 
 import torch
 
-from helpers.checks import compare_number, compare_tensor, exercise, expect_function, first_line
+from helpers._util import first_line
+from helpers.checks import close, compare_number, compare_tensor, expect_function, raised
 
 __all__ = [
     "regression_data",
-    "check_by_hand",
-    "check_slope",
-    "check_double_backward",
+    "by_hand",
+    "slope",
+    "double_backward",
     "SLOPE_POINTS",
 ]
 
@@ -38,12 +34,6 @@ def _gradients(*, with_bias: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     residual = X @ w + (b if with_bias else 0.0) - y
     n = X.shape[0]
     return 2 / n * X.T @ residual, 2 / n * residual.sum()
-
-
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and torch.allclose(
-        a.detach().to(torch.float64), b.to(torch.float64), rtol=1e-4, atol=1e-5
-    )
 
 
 def _mistake(
@@ -73,16 +63,16 @@ def _mistake(
         ),
     ]
     for factor, text in slips:
-        if _same(got, factor * right):
+        if close(got, factor * right):
             return text
-        if _same(got, -factor * right):
+        if close(got, -factor * right):
             return text + " The sign is flipped as well: the residual is Xw + b − y."
-    if _same(got, -right):
+    if close(got, -right):
         return (
             f"{name} has the right size but the wrong sign. The residual is prediction minus "
             "target, r = X_ex @ w_ex + b_ex − y_ex; with y − prediction you need a minus in front."
         )
-    if _same(got, no_bias):
+    if close(got, no_bias):
         return (
             f"{name} leaves the bias out: the prediction is X_ex @ w_ex + b_ex, so the "
             "residual is X_ex @ w_ex + b_ex − y_ex."
@@ -90,9 +80,8 @@ def _mistake(
     return None
 
 
-@exercise("04.by_hand", "dL/dw = 2/N · Xᵀ(Xw + b − y) and dL/db = 2/N · Σ(Xw + b − y), by hand")
-def check_by_hand(answer: Any) -> str | None:
-    """Check the pair (grad_w, grad_b) computed by hand for the exercise problem."""
+def by_hand(answer: Any) -> str | None:
+    """dL/dw = 2/N · Xᵀ(Xw + b − y) and dL/db = 2/N · Σ(Xw + b − y), by hand."""
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         return (
             "the answer should be the pair (grad_w, grad_b); keep the line "
@@ -127,11 +116,9 @@ def check_by_hand(answer: Any) -> str | None:
                 "up over the samples; X_ex.T @ residual does the multiply and the sum in one go."
             )
         if tuple(grad_w.shape) == (2,) and grad_w.is_floating_point():
-            hint = _mistake("grad_w", grad_w, right_w, no_bias_w)
-            if hint:
+            if hint := _mistake("grad_w", grad_w, right_w, no_bias_w):
                 return hint
-    hint = compare_tensor(grad_w, right_w, name="grad_w", check_dtype=False)
-    if hint:
+    if hint := compare_tensor(grad_w, right_w, name="grad_w", check_dtype=False):
         return hint
     if grad_b is None:
         return "grad_b is still None. Replace `None` with your code for dL/db, then run the cell again."
@@ -149,10 +136,9 @@ def check_by_hand(answer: Any) -> str | None:
     if isinstance(value, torch.Tensor):
         value = value.detach().item()
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        hint = _mistake(
+        if hint := _mistake(
             "grad_b", torch.tensor(float(value)), right_b.reshape(()), no_bias_b.reshape(())
-        )
-        if hint:
+        ):
             return hint
     return compare_number(grad_b, float(right_b), name="grad_b")
 
@@ -164,11 +150,9 @@ def _f(x: torch.Tensor) -> torch.Tensor:
     return (x**3 - 2 * x).sum()
 
 
-@exercise("04.slope", "slope(x) returns df/dx with torch.autograd.grad and leaves x.grad alone")
-def check_slope(answer: Any) -> str | None:
-    """Call the learner's slope(x) on fresh points and compare with 3x² − 2."""
-    hint = expect_function(answer, "slope")
-    if hint:
+def slope(answer: Any) -> str | None:
+    """slope(x) returns df/dx with torch.autograd.grad and leaves x.grad alone."""
+    if hint := expect_function(answer, "slope"):
         return hint
     x = torch.tensor(SLOPE_POINTS, requires_grad=True)
     right = 3 * x.detach() ** 2 - 2
@@ -181,7 +165,7 @@ def check_slope(answer: Any) -> str | None:
                 f"slope(x) raised {type(error).__name__}: {first_line(error)}. Differentiate "
                 "with respect to the x your function was given; don't detach it or make a new one."
             )
-        return f"slope(x) raised {type(error).__name__}: {first_line(error)}."
+        return raised("slope(x)", error)
     if x.grad is not None:
         return (
             "slope(x) filled x.grad: that is what y.backward() does. Use torch.autograd.grad(y, x), "
@@ -216,16 +200,12 @@ def _buggy_hint(error: BaseException) -> str:
             "saved. Which line builds that graph, and how often does it run? Each backward() "
             "needs a graph of its own."
         )
-    return f"accumulate_three(w) raised {type(error).__name__}: {first_line(error)}."
+    return raised("accumulate_three(w)", error)
 
 
-@exercise(
-    "04.double_backward", "accumulate_three(w) runs backward three times; w.grad holds 3 × dL/dw"
-)
-def check_double_backward(answer: Any) -> str | None:
-    """Call the learner's accumulate_three(w) on a fresh w and compare w.grad with 3 · dL/dw."""
-    hint = expect_function(answer, "accumulate_three")
-    if hint:
+def double_backward(answer: Any) -> str | None:
+    """accumulate_three(w) runs backward three times; w.grad holds 3 × dL/dw."""
+    if hint := expect_function(answer, "accumulate_three"):
         return hint
     _, _, w0, _ = regression_data()
     w = w0.clone().requires_grad_(True)
@@ -243,7 +223,7 @@ def check_double_backward(answer: Any) -> str | None:
         (1, "one backward pass's worth"),
         (2, "two backward passes' worth"),
     ]:
-        if _same(w.grad, times * right):
+        if close(w.grad, times * right):
             return (
                 f"w.grad holds {text}, not three. Each backward() adds into w.grad; run it three "
                 "times and do not reset or overwrite w.grad in between."

@@ -1,27 +1,23 @@
-"""Exercise checks for 05 — optimizer.step(): changing the weights.
-
-Answers that are functions are called here, on a fresh probe model of the checker's own, and
-compared with what `torch.optim.SGD` does to an identical twin of that model. Number answers are
-compared with a value computed here; no hint gives that value away.
-"""
+"""Exercise checks for 05 — optimizer.step(): changing the weights (compared with torch.optim.SGD)."""
 
 from __future__ import annotations
 
 import copy
 import math
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from helpers.checks import compare_number, exercise, expect_function, first_line
+from helpers.checks import close, compare_number, expect_function, raised
 
 __all__ = [
     "MOMENTUM_PROBLEM",
-    "check_lr_limit",
-    "check_momentum_by_hand",
-    "check_train_step",
+    "lr_limit",
+    "momentum_by_hand",
+    "train_step",
     "limit_problem",
     "momentum_run",
 ]
@@ -30,12 +26,11 @@ LR = 0.1
 
 
 def _probe() -> tuple[nn.Linear, torch.Tensor, torch.Tensor]:
-    """A small regression problem, built without touching the learner's random state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(5)
-        model = nn.Linear(3, 1)
-        X = torch.randn(16, 3)
-        y = X @ torch.tensor([[1.5], [-2.0], [0.5]]) + 0.3 + 0.1 * torch.randn(16, 1)
+    """A small regression problem, seeded."""
+    torch.manual_seed(5)
+    model = nn.Linear(3, 1)
+    X = torch.randn(16, 3)
+    y = X @ torch.tensor([[1.5], [-2.0], [0.5]]) + 0.3 + 0.1 * torch.randn(16, 1)
     return model, X, y
 
 
@@ -54,11 +49,10 @@ def _error_hint(what: str, error: BaseException) -> str:
             "operation'. Put the update inside `with torch.no_grad():` so autograd does not "
             "record it."
         )
-    return f"{what} raised {type(error).__name__}: {first_line(error)}."
+    return raised(what, error)
 
 
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+_close = partial(close, rtol=1e-5, atol=1e-6)
 
 
 def _update_hint(delta: torch.Tensor, grad: torch.Tensor, lr: float) -> str | None:
@@ -92,14 +86,9 @@ def _update_hint(delta: torch.Tensor, grad: torch.Tensor, lr: float) -> str | No
 STEPS = 3
 
 
-@exercise(
-    "05.train_step",
-    "train_step(model, X, y, lr) updates the model's own Parameters in place and returns the loss",
-)
-def check_train_step(answer: Any) -> str | None:
-    """Run the learner's train_step three times on a fresh model; compare with torch.optim.SGD."""
-    hint = expect_function(answer, "train_step")
-    if hint:
+def train_step(answer: Any) -> str | None:
+    """train_step(model, X, y, lr) updates the model's own Parameters in place and returns the loss."""
+    if hint := expect_function(answer, "train_step"):
         return hint
     model, X, y = _probe()
     twin = copy.deepcopy(model)
@@ -182,9 +171,8 @@ def momentum_run(
 MOMENTUM_PROBLEM = {"w0": 1.0, "lr": 0.1, "momentum": 0.9, "steps": 2}
 
 
-@exercise("05.momentum_by_hand", "w after two steps of SGD with momentum 0.9 on L(w) = w²")
-def check_momentum_by_hand(answer: Any) -> str | None:
-    """Compare a number with two momentum steps on L(w) = w² from w = 1."""
+def momentum_by_hand(answer: Any) -> str | None:
+    """w after two steps of SGD with momentum 0.9 on L(w) = w²."""
     p = MOMENTUM_PROBLEM
     expected = momentum_run(**p)
     hint = compare_number(answer, expected, name="w after two steps", rel_tol=1e-4)
@@ -230,9 +218,6 @@ def check_momentum_by_hand(answer: Any) -> str | None:
     return hint
 
 
-# --- 05.lr_limit: the learning rate above which plain SGD diverges, for a new loss ---------------
-
-
 def limit_problem() -> tuple[torch.Tensor, torch.Tensor]:
     """Two strongly correlated features (N = 32) and their targets; the learner's RNG is left alone."""
     with torch.random.fork_rng(devices=[]):
@@ -251,9 +236,8 @@ def _bowl_hessian() -> torch.Tensor:
     return 2 / X.shape[0] * X.T @ X
 
 
-@exercise("05.lr_limit", "the learning rate above which plain SGD diverges on bowl(w): 2/λ")
-def check_lr_limit(answer: Any) -> str | None:
-    """Compare a number with 2/λ, λ the largest eigenvalue of bowl's Hessian; name the usual slips."""
+def lr_limit(answer: Any) -> str | None:
+    """the learning rate above which plain SGD diverges on bowl(w): 2/λ."""
     hessian = _bowl_hessian()
     low, high = torch.linalg.eigvalsh(hessian).tolist()
     expected = 2 / high

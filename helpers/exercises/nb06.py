@@ -1,28 +1,20 @@
-"""Exercise checks for 06 — zero_grad and gradient accumulation.
-
-Answers that are functions are called here, on the checker's own fresh model and data (float64,
-so that a right answer matches to rounding), and the gradient they leave in `.grad` is compared
-with the full-batch gradient. A wrong gradient is compared with what the usual mistakes give
-(no division by K, 1/K with uneven micro-batches, zero_grad() inside the loop, a stale gradient)
-so that the hint can name the mistake.
-"""
+"""Exercise checks for 06 — zero_grad and gradient accumulation (float64, full-batch reference)."""
 
 from __future__ import annotations
 
 import copy
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
-from helpers.checks import compare_tensor, exercise, expect_function, first_line
+from helpers.checks import close, compare_tensor, expect_function, raised
 
-__all__ = ["check_zero_grad_place", "check_share_weights", "check_accumulate"]
+__all__ = ["zero_grad_place", "share_weights", "accumulate"]
 
-
-# --- 06.zero_grad_place ----------------------------------------------------------------------
 
 PLACES = {
     "A": (
@@ -39,9 +31,8 @@ PLACES = {
 }
 
 
-@exercise("06.zero_grad_place", "C: clear right after the step, once per update")
-def check_zero_grad_place(answer: Any) -> str | None:
-    """Check the letter of the one place where zero_grad() belongs in the accumulation loop."""
+def zero_grad_place(answer: Any) -> str | None:
+    """C: clear right after the step, once per update."""
     if not isinstance(answer, str):
         return f'answer with one letter in quotes, such as "A"; got a {type(answer).__name__}.'
     letter = answer.strip().strip("\"'").upper()
@@ -49,8 +40,6 @@ def check_zero_grad_place(answer: Any) -> str | None:
         return f'{answer.strip()[:20]!r} is not one of the places: answer "A", "B" or "C".'
     return PLACES[letter]
 
-
-# --- 06.share_weights ------------------------------------------------------------------------
 
 SHARE_CASES: tuple[tuple[int, ...], ...] = ((16, 16, 16, 2), (5, 5, 5, 5), (3, 1), (7,), (4, 8, 4))
 
@@ -76,18 +65,12 @@ def _as_weights(result: Any) -> torch.Tensor | str:
     return f"returned a {type(result).__name__}; return a list of numbers, one per micro-batch."
 
 
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and torch.allclose(a, b, rtol=1e-6, atol=1e-9)
+_close = partial(close, rtol=1e-6, atol=1e-9)
 
 
-@exercise(
-    "06.share_weights",
-    "the weight of each micro-batch's mean loss is its share of the samples, n_i / N",
-)
-def check_share_weights(answer: Any) -> str | None:
-    """Call share_weights on several splits and compare with n_i / N."""
-    hint = expect_function(answer, "share_weights")
-    if hint:
+def share_weights(answer: Any) -> str | None:
+    """the weight of each micro-batch's mean loss is its share of the samples, n_i / N."""
+    if hint := expect_function(answer, "share_weights"):
         return hint
     first: torch.Tensor | None = None
     for sizes in SHARE_CASES:
@@ -95,7 +78,7 @@ def check_share_weights(answer: Any) -> str | None:
         try:
             result = answer(list(sizes))
         except Exception as error:
-            return f"{call} raised {type(error).__name__}: {first_line(error)}."
+            return raised(call, error)
         got = _as_weights(result)
         if isinstance(got, str):
             return f"{call} {got}"
@@ -149,18 +132,12 @@ def check_share_weights(answer: Any) -> str | None:
     return None
 
 
-# --- 06.accumulate ---------------------------------------------------------------------------
-
-
 def _probe(n: int, seed: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    """A fresh float64 network and data, built without touching the learner's random state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 1)).double()
-        X = torch.randn(n, 5, dtype=torch.float64)
-        y = X @ torch.randn(5, 1, dtype=torch.float64) + 0.1 * torch.randn(
-            n, 1, dtype=torch.float64
-        )
+    """A fresh float64 network and data, seeded."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    X = torch.randn(n, 5, dtype=torch.float64)
+    y = X @ torch.randn(5, 1, dtype=torch.float64) + 0.1 * torch.randn(n, 1, dtype=torch.float64)
     return model, X, y
 
 
@@ -196,6 +173,12 @@ def _loss_fn(kind: str) -> nn.Module:
     return nn.MSELoss() if kind == "mse" else nn.L1Loss()
 
 
+_ONLY_LAST = (
+    "only the last micro-batch's gradient is left: zero_grad() ran inside the loop and "
+    "wiped the earlier micro-batches. Call it once, before the loop."
+)
+
+
 def _diagnose(
     got: torch.Tensor,
     *,
@@ -228,21 +211,7 @@ def _diagnose(
             "gradients, not their mean. Divide each micro-batch's loss by K (or, better, weight "
             "it by its share n_i / N) before backward().",
         ),
-        (
-            last / K,
-            "only the last micro-batch's gradient is left: zero_grad() ran inside the loop and "
-            "wiped the earlier micro-batches. Call it once, before the loop.",
-        ),
-        (
-            last,
-            "only the last micro-batch's gradient is left: zero_grad() ran inside the loop and "
-            "wiped the earlier micro-batches. Call it once, before the loop.",
-        ),
-        (
-            last * sizes[-1] / N,
-            "only the last micro-batch's gradient is left: zero_grad() ran inside the loop and "
-            "wiped the earlier micro-batches. Call it once, before the loop.",
-        ),
+        *((value, _ONLY_LAST) for value in (last / K, last, last * sizes[-1] / N)),
     ]
     if len(set(sizes)) > 1:
         candidates.insert(
@@ -289,7 +258,7 @@ def _run_accumulate(answer: Callable, n: int, K: int, kind: str, where: str) -> 
     try:
         answer(model, loss_fn, X.clone(), y.clone(), K)
     except Exception as error:
-        return f"{call} raised {type(error).__name__}: {first_line(error)}."
+        return raised(call, error)
     finally:
         handle.remove()
     if any(a is not b for a, b in zip(model.parameters(), params, strict=False)):
@@ -357,18 +326,11 @@ def _run_accumulate(answer: Callable, n: int, K: int, kind: str, where: str) -> 
     )
 
 
-@exercise(
-    "06.accumulate",
-    "accumulate(model, loss_fn, X, y, K) leaves the full-batch gradient in .grad, "
-    "from K micro-batches, for even and uneven splits",
-)
-def check_accumulate(answer: Any) -> str | None:
-    """Run the learner's accumulate on an even and an uneven split; compare with the full batch."""
-    hint = expect_function(answer, "accumulate")
-    if hint:
+def accumulate(answer: Any) -> str | None:
+    """accumulate(model, loss_fn, X, y, K) leaves the full-batch gradient in .grad, from K micro-batches, for even and uneven splits."""
+    if hint := expect_function(answer, "accumulate"):
         return hint
     for n, K, kind, where in ACCUMULATE_CASES:
-        hint = _run_accumulate(answer, n, K, kind, where)
-        if hint:
+        if hint := _run_accumulate(answer, n, K, kind, where):
             return hint
     return None

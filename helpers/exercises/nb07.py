@@ -10,19 +10,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from helpers.checks import exercise
+from helpers._util import first_line
+from helpers.checks import expect_function, raised
 
 __all__ = [
     "STEP_LINES",
-    "check_batches",
-    "check_steps",
-    "check_accuracy",
-    "check_train_one_epoch",
+    "batches",
+    "steps",
+    "accuracy",
+    "train_one_epoch",
 ]
-
-# ---------------------------------------------------------------------------------------------
-# 07.batches: how many batches does one epoch have, and how big is the last one?
-# ---------------------------------------------------------------------------------------------
 
 N_EXAMPLES, BATCH_SIZE = 1000, 48
 
@@ -39,9 +36,8 @@ def _whole_number(value: Any) -> int | None:
     return None
 
 
-@exercise("07.batches", "1000 examples in batches of 48: 21 batches, the last one holds 40")
-def check_batches(answer: Any) -> str | None:
-    """Compare (batches per epoch, size of the last batch) with what a real DataLoader gives."""
+def batches(answer: Any) -> str | None:
+    """1000 examples in batches of 48: 21 batches, the last one holds 40."""
     # a generator of its own: iterating a DataLoader draws a seed, and the learner's must not move
     loader = DataLoader(range(N_EXAMPLES), batch_size=BATCH_SIZE, generator=torch.Generator())
     sizes = [len(batch) for batch in loader]
@@ -90,10 +86,6 @@ def check_batches(answer: Any) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------------------------------------
-# 07.steps: the five lines of a training step, in an order that trains
-# ---------------------------------------------------------------------------------------------
-
 ZERO, FORWARD, LOSS, BACKWARD, STEP = (
     "optimizer.zero_grad()",
     "logits = model(images)",
@@ -108,11 +100,8 @@ def _normalise(line: Any) -> str | None:
     return " ".join(line.split()) if isinstance(line, str) else None
 
 
-@exercise(
-    "07.steps", "the five steps in an order that trains: zero_grad, forward, loss, backward, step"
-)
-def check_steps(answer: Any) -> str | None:
-    """Check that the five lines are all there, once each, in an order that trains."""
+def steps(answer: Any) -> str | None:
+    """the five steps in an order that trains: zero_grad, forward, loss, backward, step."""
     if not isinstance(answer, (list, tuple)):
         return (
             "the answer should be a list of the five lines (strings) in order, such as "
@@ -154,10 +143,6 @@ def check_steps(answer: Any) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------------------------------------
-# 07.accuracy: evaluation in eval mode, without a graph, leaving the model as it was
-# ---------------------------------------------------------------------------------------------
-
 N_PROBE = 40
 
 
@@ -196,8 +181,7 @@ def _call(
     )
     grad_was_on = torch.is_grad_enabled()
     try:
-        with torch.random.fork_rng(devices=[]):
-            result = answer(model, images.clone(), labels.clone())
+        result = answer(model, images.clone(), labels.clone())
         grad_left_on = torch.is_grad_enabled()
     finally:
         handle.remove()
@@ -205,16 +189,10 @@ def _call(
     return result, calls, grad_was_on and not grad_left_on
 
 
-@exercise(
-    "07.accuracy", "accuracy() runs the model in eval mode under no_grad and restores its mode"
-)
-def check_accuracy(answer: Any) -> str | None:
-    """Call the learner's accuracy(model, images, labels) on a small model with Dropout and BatchNorm."""
-    if not callable(answer):
-        return (
-            "the answer should be your function `accuracy` itself, but it is a "
-            f"{type(answer).__name__}. Pass the name without calling it: check(..., accuracy)."
-        )
+def accuracy(answer: Any) -> str | None:
+    """accuracy() runs the model in eval mode under no_grad and restores its mode."""
+    if hint := expect_function(answer, "accuracy"):
+        return hint
     for start_in_training, frozen_norm in ((True, False), (False, False), (True, True)):
         model, images, labels, want = _probe()
         model.train(start_in_training)
@@ -225,11 +203,10 @@ def check_accuracy(answer: Any) -> str | None:
         try:
             got, calls, grad_left_off = _call(answer, model, images, labels)
         except Exception as error:  # the learner's function failed on the checker's model
-            text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            return (
+            return raised(
                 f"calling accuracy(model, images, labels) on a small model (images of shape "
-                f"{tuple(images.shape)}, labels of shape {tuple(labels.shape)}) raised "
-                f"{type(error).__name__}: {text[:160]}"
+                f"{tuple(images.shape)}, labels of shape {tuple(labels.shape)})",
+                error,
             )
         if got is None:
             return "accuracy returns None: replace the None after `return` with your code."
@@ -303,10 +280,6 @@ def check_accuracy(answer: Any) -> str | None:
             )
     return None
 
-
-# ---------------------------------------------------------------------------------------------
-# 07.train_one_epoch: the loop, written from a blank
-# ---------------------------------------------------------------------------------------------
 
 EPOCH_SIZES = (16, 16, 8)  # the checker's loader: two full batches and a short last one
 
@@ -398,18 +371,10 @@ def _epoch_value_hint(value: float, losses: list[float]) -> str | None:
     )
 
 
-@exercise(
-    "07.train_one_epoch",
-    "one epoch: model.train(), then per batch zero_grad, forward, loss, backward, step, "
-    "and the mean loss per example as a float",
-)
-def check_train_one_epoch(answer: Any) -> str | None:
-    """Run the learner's train_one_epoch on a small model and compare with a right loop."""
-    if not callable(answer):
-        return (
-            "the answer should be your function `my_train_one_epoch` itself, but it is a "
-            f"{type(answer).__name__}. Pass the name without calling it."
-        )
+def train_one_epoch(answer: Any) -> str | None:
+    """one epoch: model.train(), then per batch zero_grad, forward, loss, backward, step, and the mean loss per example as a float."""
+    if hint := expect_function(answer, "my_train_one_epoch"):
+        return hint
     model, loader, optimizer = _epoch_probe()
     start = [p.detach().clone() for p in model.parameters()]
     modes: list[bool] = []
@@ -421,19 +386,17 @@ def check_train_one_epoch(answer: Any) -> str | None:
         setattr(optimizer, name, _recording(method, name, events))
     grad_was_on = torch.is_grad_enabled()
     try:
-        with torch.random.fork_rng(devices=[]):
-            got = answer(model, loader, optimizer, nn.CrossEntropyLoss(), torch.device("cpu"))
+        got = answer(model, loader, optimizer, nn.CrossEntropyLoss(), torch.device("cpu"))
     except Exception as error:  # the learner's loop failed on the checker's model
-        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        if "does not require grad" in text:
+        if "does not require grad" in first_line(error):
             return (
                 "loss.backward() found no graph: the forward pass ran under torch.no_grad() "
                 "(or the loss was detached). Training needs the graph; keep no_grad for "
                 "evaluation."
             )
-        return (
-            "calling my_train_one_epoch(model, loader, optimizer, loss_fn, device) on a small "
-            f"model raised {type(error).__name__}: {text[:160]}"
+        return raised(
+            "calling my_train_one_epoch(model, loader, optimizer, loss_fn, device) on a small model",
+            error,
         )
     finally:
         handle.remove()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from helpers.checks import compare_number, exercise, expect_function
+from helpers.checks import call, compare_number, expect_function
+
+__all__ = ["head_params", "freeze", "optimizer", "bn_eval"]
 
 
 def _small_resnet() -> nn.Module:
+    """A ResNet-18 with 5 classes, seeded (check() keeps the learner's random streams)."""
     from torchvision.models import resnet18
 
     torch.manual_seed(0)
@@ -24,8 +29,8 @@ def _fine_tuning_resnet() -> nn.Module:
     return model
 
 
-@exercise("08.head_params", "a Linear(512, 37) head has 512 × 37 weights and 37 biases")
-def _head_params(answer):
+def head_params(answer: Any) -> str | None:
+    """a Linear(512, 37) head has 512 × 37 weights and 37 biases."""
     if answer == 512 * 37:
         return "that counts the weights only: the head has one bias per class too."
     if answer == 512 * 1000 + 1000:
@@ -33,16 +38,13 @@ def _head_params(answer):
     return compare_number(answer, 512 * 37 + 37, name="the number of trainable parameters")
 
 
-@exercise("08.freeze", "every parameter frozen except those of fc")
-def _freeze(answer):
-    hint = expect_function(answer, "freeze_all_but_head")
-    if hint:
+def freeze(answer: Any) -> str | None:
+    """every parameter frozen except those of fc."""
+    if hint := expect_function(answer, "freeze_all_but_head"):
         return hint
     model = _small_resnet()
-    try:
-        answer(model)
-    except Exception as error:
-        return f"your function raised {type(error).__name__}: {error}"
+    if hint := call(answer, model)[1]:
+        return hint
     head = {id(p) for p in model.fc.parameters()}
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     if not trainable:
@@ -57,16 +59,14 @@ def _freeze(answer):
     return None
 
 
-@exercise("08.optimizer", "the optimizer holds exactly the trainable parameters")
-def _optimizer(answer):
-    hint = expect_function(answer, "make_optimizer")
-    if hint:
+def optimizer(answer: Any) -> str | None:
+    """the optimizer holds exactly the trainable parameters."""
+    if hint := expect_function(answer, "make_optimizer"):
         return hint
     model = _fine_tuning_resnet()
-    try:
-        optimizer = answer(model)
-    except Exception as error:
-        return f"your function raised {type(error).__name__}: {error}"
+    optimizer, hint = call(answer, model)
+    if hint:
+        return hint
     if not isinstance(optimizer, torch.optim.Optimizer):
         return f"your function returned {type(optimizer).__name__}; return the optimizer, e.g. torch.optim.SGD(...)."
     held = [p for group in optimizer.param_groups for p in group["params"]]
@@ -88,21 +88,15 @@ def _batchnorm_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     ]
 
 
-@exercise(
-    "08.bn_eval",
-    "train() mode for fine-tuning: every frozen BatchNorm layer in eval mode, the rest training",
-)
-def _bn_eval(answer):
-    hint = expect_function(answer, "train_mode_for_fine_tuning")
-    if hint:
+def bn_eval(answer: Any) -> str | None:
+    """train() mode for fine-tuning: every frozen BatchNorm layer in eval mode, the rest training."""
+    if hint := expect_function(answer, "train_mode_for_fine_tuning"):
         return hint
     model = _fine_tuning_resnet()
     model.eval()  # as an evaluation in between would leave it
     wanted = {name: p.requires_grad for name, p in model.named_parameters()}
-    try:
-        answer(model)
-    except Exception as error:
-        return f"your function raised {type(error).__name__}: {error}"
+    if hint := call(answer, model)[1]:
+        return hint
     if {name: p.requires_grad for name, p in model.named_parameters()} != wanted:
         return (
             "your function changed which parameters require grad; it should only switch modes "

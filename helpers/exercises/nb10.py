@@ -1,9 +1,4 @@
-"""Exercise checks for 10 — The bug clinic.
-
-10.which_bug matches four symptoms with the notebook's numbered bugs; 10.broadcast calls the
-learner's `fixed_mse` on the checker's own tensors (and watches for the broadcasting warning);
-10.fix_step hands the learner's train_step to the loop doctor and turns its findings into hints.
-"""
+"""Exercise checks for 10 — The bug clinic (10.fix_step asks the loop doctor)."""
 
 from __future__ import annotations
 
@@ -13,13 +8,11 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from helpers.checks import compare_number, exercise, expect_function, first_line
+from helpers.checks import compare_number, expect_function, raised
 from helpers.doctor import diagnose_step
 
-__all__ = ["check_which_bug", "check_broadcast", "check_fix_step"]
+__all__ = ["which_bug", "broadcast", "fix_step"]
 
-
-# --- 10.which_bug ----------------------------------------------------------------------------
 
 BUG_NAMES = {
     1: "no zero_grad()",
@@ -83,13 +76,8 @@ def _bug_number(value: Any) -> int | None:
     return None
 
 
-@exercise(
-    "10.which_bug",
-    "A: softmax before CrossEntropyLoss (7), B: no zero_grad (1), "
-    "C: zero_grad between backward and step (2), D: (N, 1) against (N,) targets (8)",
-)
-def check_which_bug(answer: Any) -> str | None:
-    """Check the dict that maps each symptom letter to a bug number."""
+def which_bug(answer: Any) -> str | None:
+    """A: softmax before CrossEntropyLoss (7), B: no zero_grad (1), C: zero_grad between backward and step (2), D: (N, 1) against (N,) targets (8)."""
     if not isinstance(answer, dict):
         return (
             "answer with a dict from symptom letter to bug number, such as "
@@ -118,8 +106,6 @@ def check_which_bug(answer: Any) -> str | None:
     return f"{right_count} of 4 are right. " + " ".join(hints)
 
 
-# --- 10.broadcast ----------------------------------------------------------------------------
-
 BROADCAST_SIZES = (
     5,
     8,
@@ -135,11 +121,9 @@ def _broadcast_case(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return prediction, targets
 
 
-@exercise("10.broadcast", "fixed_mse lines the shapes up before the mean squared error")
-def check_broadcast(answer: Any) -> str | None:
-    """Call fixed_mse(prediction (N, 1), targets (N,)) and compare with the right MSE."""
-    hint = expect_function(answer, "fixed_mse")
-    if hint:
+def broadcast(answer: Any) -> str | None:
+    """fixed_mse lines the shapes up before the mean squared error."""
+    if hint := expect_function(answer, "fixed_mse"):
         return hint
     for n in BROADCAST_SIZES:
         prediction, targets = _broadcast_case(n)
@@ -150,7 +134,7 @@ def check_broadcast(answer: Any) -> str | None:
             try:
                 got = answer(prediction, targets.clone())
             except Exception as error:
-                return f"{call} raised {type(error).__name__}: {first_line(error)}."
+                return raised(call, error)
         if got is None:
             return f"{call} returned None: end the function with `return` and the loss."
         if any("target size" in str(w.message) for w in caught):
@@ -194,22 +178,16 @@ def check_broadcast(answer: Any) -> str | None:
                 f"{call} returned the broadcast value: ({n}, 1) minus ({n},) gives a ({n}, {n}) "
                 "table of every prediction against every target. Make the shapes equal first."
             )
-        hint = compare_number(
+        if hint := compare_number(
             float(got.detach().reshape(())), float(expected), name=f"{call}'s loss"
-        )
-        if hint:
+        ):
             return hint
     return None
 
 
-# --- 10.fix_step -----------------------------------------------------------------------------
-
-
-@exercise("10.fix_step", "the loop doctor finds nothing wrong with your train_step")
-def check_fix_step(answer: Any) -> str | None:
-    """Run the loop doctor on the learner's train_step; its findings are the hints."""
-    hint = expect_function(answer, "train_step")
-    if hint:
+def fix_step(answer: Any) -> str | None:
+    """the loop doctor finds nothing wrong with your train_step."""
+    if hint := expect_function(answer, "train_step"):
         return hint
     findings = diagnose_step(answer)
     if not findings:

@@ -1,11 +1,4 @@
-"""Exercise checks for 11 — Autograd beyond deep learning.
-
-Every answer is a function, and each checker calls it on a problem of its own (built from its own
-seed, without touching the learner's random state), then compares the result with an independent
-reference: `torch.linalg.lstsq` for the fitted line, the checker's own LBFGS run for the closure,
-and a Python loop of per-sample backward passes for the vmap gradients. A wrong result is
-compared with what the usual mistakes give, so that the hint can name the mistake.
-"""
+"""Exercise checks for 11 — Autograd beyond deep learning (lstsq, LBFGS, a per-sample loop)."""
 
 from __future__ import annotations
 
@@ -13,18 +6,18 @@ import copy
 import inspect
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from helpers.checks import compare_tensor, exercise, expect_function, first_line
+from helpers._util import first_line
+from helpers.checks import close, compare_tensor, expect_function, raised
 
-__all__ = ["check_fit_line", "check_lbfgs_closure", "check_per_sample_grads"]
+__all__ = ["fit_line", "closure", "per_sample"]
 
-
-# --- 11.fit_line -----------------------------------------------------------------------------
 
 LINE_CASES = (
     # (first x, last x, slope, intercept, points, seed)
@@ -37,11 +30,10 @@ LINE_TOL = 0.02
 def _line_data(
     lo: float, hi: float, slope: float, intercept: float, n: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Noisy points around a line, float32, built without touching the global random state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        x = torch.linspace(lo, hi, n)
-        y = slope * x + intercept + 0.2 * torch.randn(n)
+    """Noisy points around a line, float32, seeded."""
+    torch.manual_seed(seed)
+    x = torch.linspace(lo, hi, n)
+    y = slope * x + intercept + 0.2 * torch.randn(n)
     return x, y
 
 
@@ -99,6 +91,13 @@ class _StepWatch:
         self._last.clear()
 
 
+_ONE_STUCK = (
+    "The {good} is the best one for your {stuck}, but the {stuck} is off: either it was not in "
+    "the optimizer's list (so it never moved), or the loop stopped before it got there — give "
+    "it more steps or a larger learning rate."
+)
+
+
 def _diagnose_line(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -115,45 +114,44 @@ def _diagnose_line(
     want = f"least squares gives slope {best_slope:.4g} and intercept {best_intercept:.4g}"
     if _near(slope, best_intercept) and _near(intercept, best_slope):
         return f"{got}; {want}: the two are swapped. Return them in the order `slope, intercept`."
-    if _near(slope, -best_slope) and _near(intercept, best_intercept):
-        return (
-            f"{got}; {want}. The slope has the right size but the wrong sign: your line is "
-            "probably `intercept - slope * x`. The model is `slope * x + intercept`."
-        )
     xd, yd = x.double(), y.double()
-    through_origin = float((xd * yd).sum() / (xd * xd).sum())
-    if abs(intercept) < 1e-6 and _near(slope, through_origin):
-        return (
-            f"{got}; {want}. That is the best line through the origin: the intercept never "
-            "took part. Put it into the model (`slope * x + intercept`), create it with "
-            "requires_grad=True, and give both tensors to the optimizer."
-        )
-    slope_for_intercept = float((xd * (yd - intercept)).sum() / (xd * xd).sum())
-    if _near(slope, slope_for_intercept):
-        return (
-            f"{got}; {want}. The slope is the best one for your intercept, but the intercept "
-            "is off: either it was not in the optimizer's list (so it never moved), or the loop "
-            "stopped before it got there — give it more steps or a larger learning rate."
-        )
-    intercept_for_slope = float((yd - slope * xd).mean())
-    if _near(intercept, intercept_for_slope):
-        return (
-            f"{got}; {want}. The intercept is the best one for your slope, but the slope is "
-            "off: either it was not in the optimizer's list (so it never moved), or the loop "
-            "stopped before it got there — give it more steps or a larger learning rate."
-        )
     loss, best = _line_loss(x, y, slope, intercept), _line_loss(x, y, best_slope, best_intercept)
-    if watch.steps > 1 and watch.uncleared >= watch.steps - 1:
-        return (
-            f"{got}; {want}. Your loop never cleared the gradients: at every step .grad still "
+    through_origin = float((xd * yd).sum() / (xd * xd).sum())
+    mistakes = (
+        (
+            _near(slope, -best_slope) and _near(intercept, best_intercept),
+            "The slope has the right size but the wrong sign: your line is "
+            "probably `intercept - slope * x`. The model is `slope * x + intercept`.",
+        ),
+        (
+            abs(intercept) < 1e-6 and _near(slope, through_origin),
+            "That is the best line through the origin: the intercept never "
+            "took part. Put it into the model (`slope * x + intercept`), create it with "
+            "requires_grad=True, and give both tensors to the optimizer.",
+        ),
+        (
+            _near(slope, float((xd * (yd - intercept)).sum() / (xd * xd).sum())),
+            _ONE_STUCK.format(good="slope", stuck="intercept"),
+        ),
+        (
+            _near(intercept, float((yd - slope * xd).mean())),
+            _ONE_STUCK.format(good="intercept", stuck="slope"),
+        ),
+        (
+            watch.steps > 1 and watch.uncleared >= watch.steps - 1,
+            "Your loop never cleared the gradients: at every step .grad still "
             "held the gradients of all earlier steps, added up. Call optimizer.zero_grad() once "
-            "per step, before loss.backward()."
-        )
-    if watch.steps == 0:
-        return (
-            f"{got}; {want}. Your function never called optimizer.step(), so nothing used the "
-            "gradients: after loss.backward(), call optimizer.step()."
-        )
+            "per step, before loss.backward().",
+        ),
+        (
+            watch.steps == 0,
+            "Your function never called optimizer.step(), so nothing used the "
+            "gradients: after loss.backward(), call optimizer.step().",
+        ),
+    )
+    for found, hint in mistakes:
+        if found:
+            return f"{got}; {want}. {hint}"
     return (
         f"{got}; {want}. Your line's mean squared error is {loss:.4g}, the best possible is "
         f"{best:.4g}: the fit has not converged. Check that the loop calls zero_grad(), "
@@ -162,11 +160,9 @@ def _diagnose_line(
     )
 
 
-@exercise("11.fit_line", "the five steps fit a line, and agree with torch.linalg.lstsq")
-def check_fit_line(answer: Any) -> str | None:
-    """Call fit_line(x, y) on two lines of the checker's own and compare with lstsq."""
-    hint = expect_function(answer, "fit_line")
-    if hint:
+def fit_line(answer: Any) -> str | None:
+    """the five steps fit a line, and agree with torch.linalg.lstsq."""
+    if hint := expect_function(answer, "fit_line"):
         return hint
     first: tuple[float, float] | None = None
     for lo, hi, slope_true, intercept_true, n, seed in LINE_CASES:
@@ -178,7 +174,7 @@ def check_fit_line(answer: Any) -> str | None:
             try:
                 result = answer(x.clone(), y.clone())
             except Exception as error:
-                return f"{call} raised {type(error).__name__}: {first_line(error)}."
+                return raised(call, error)
         if result is None:
             return f"{call} returned None: end the function with `return slope, intercept`."
         if not isinstance(result, (tuple, list)) or len(result) != 2:
@@ -206,14 +202,11 @@ def check_fit_line(answer: Any) -> str | None:
                 f"{call} returned the same line as for the first data set: fit the x and y "
                 "your function is given, not fixed numbers."
             )
-        hint = _diagnose_line(x, y, slope, intercept, where, watch)
-        if hint:
+        if hint := _diagnose_line(x, y, slope, intercept, where, watch):
             return hint
         first = (slope, intercept) if first is None else first
     return None
 
-
-# --- 11.closure ------------------------------------------------------------------------------
 
 CLOSURE_START = (1.0, 0.1)
 CLOSURE_STEPS = 5
@@ -223,10 +216,9 @@ class _DecayLoss:
     """The mean squared error of a * exp(-b * t) on noisy decay data; counts its calls."""
 
     def __init__(self, params: list[torch.Tensor]) -> None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(1111)
-            self.t = torch.linspace(0.0, 4.0, 20, dtype=torch.float64)
-            self.y = 3.0 * torch.exp(-0.7 * self.t) + 0.05 * torch.randn(20, dtype=torch.float64)
+        torch.manual_seed(1111)
+        self.t = torch.linspace(0.0, 4.0, 20, dtype=torch.float64)
+        self.y = 3.0 * torch.exp(-0.7 * self.t) + 0.05 * torch.randn(20, dtype=torch.float64)
         self.params = params
         self.calls = 0
 
@@ -274,7 +266,7 @@ def _closure_error_hint(error: BaseException, where: str) -> str:
             "closure reuses a loss computed once, outside it. Call loss_fn() inside the "
             "closure: LBFGS changes the parameters between calls, so each call needs a fresh loss."
         )
-    return f"{where} raised {type(error).__name__}: {first_line(error)}."
+    return raised(where, error)
 
 
 def _probe_closure(
@@ -346,15 +338,9 @@ def _takes_no_arguments(function: Callable) -> bool:
     )
 
 
-@exercise(
-    "11.closure",
-    "the closure clears, recomputes the loss, calls backward and returns the loss; "
-    "LBFGS calls it several times per step",
-)
-def check_lbfgs_closure(answer: Any) -> str | None:
-    """Build a closure with make_closure on the checker's problem and run LBFGS with it."""
-    hint = expect_function(answer, "make_closure")
-    if hint:
+def closure(answer: Any) -> str | None:
+    """the closure clears, recomputes the loss, calls backward and returns the loss; LBFGS calls it several times per step."""
+    if hint := expect_function(answer, "make_closure"):
         return hint
     if _takes_no_arguments(answer):
         return (
@@ -380,8 +366,7 @@ def check_lbfgs_closure(answer: Any) -> str | None:
             "closure itself (`return closure`, no parentheses), so that LBFGS can call it again "
             "and again."
         )
-    hint = _probe_closure(closure, params, loss_fn)
-    if hint:
+    if hint := _probe_closure(closure, params, loss_fn):
         return hint
     with torch.no_grad():  # back to the start, with a clean .grad, for the real run
         for p, value in zip(params, CLOSURE_START, strict=True):
@@ -407,21 +392,17 @@ def check_lbfgs_closure(answer: Any) -> str | None:
     return None
 
 
-# --- 11.per_sample ---------------------------------------------------------------------------
-
-
 def _per_sample_problem(case: int) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
     """A small model, its loss function and 10 samples, built from the checker's own seed."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1120 + case)
-        if case == 0:
-            model: nn.Module = nn.Linear(4, 2)
-            loss_fn: nn.Module = nn.MSELoss()
-            X, y = torch.randn(10, 4), torch.randn(10, 2)
-        else:
-            model = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
-            loss_fn = nn.CrossEntropyLoss()
-            X, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    torch.manual_seed(1120 + case)
+    if case == 0:
+        model: nn.Module = nn.Linear(4, 2)
+        loss_fn: nn.Module = nn.MSELoss()
+        X, y = torch.randn(10, 4), torch.randn(10, 2)
+    else:
+        model = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
+        loss_fn = nn.CrossEntropyLoss()
+        X, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
     return model, loss_fn, X, y
 
 
@@ -439,8 +420,7 @@ def _loop_grads(
     return {name: torch.stack(grads) for name, grads in rows.items()}
 
 
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+_close = partial(close, rtol=1e-4, atol=1e-6)
 
 
 def _per_sample_error_hint(error: BaseException, call: str) -> str:
@@ -456,7 +436,7 @@ def _per_sample_error_hint(error: BaseException, call: str) -> str:
             f"{call} raised {type(error).__name__}: {first_line(error)}. Inside a function that "
             "vmap maps, keep everything a tensor: no .item(), no Python if on a tensor's value."
         )
-    return f"{call} raised {type(error).__name__}: {first_line(error)}."
+    return raised(call, error)
 
 
 def _diagnose_per_sample(
@@ -491,14 +471,9 @@ def _diagnose_per_sample(
     )
 
 
-@exercise(
-    "11.per_sample",
-    "vmap(grad(...)) gives every sample's own gradient, equal to a loop of backward passes",
-)
-def check_per_sample_grads(answer: Any) -> str | None:
-    """Call per_sample_grads on two models of the checker's own; compare with a loop."""
-    hint = expect_function(answer, "per_sample_grads")
-    if hint:
+def per_sample(answer: Any) -> str | None:
+    """vmap(grad(...)) gives every sample's own gradient, equal to a loop of backward passes."""
+    if hint := expect_function(answer, "per_sample_grads"):
         return hint
     for case, where in (
         (0, "for nn.Linear(4, 2) and MSELoss,"),

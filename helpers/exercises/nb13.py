@@ -1,11 +1,4 @@
-"""Exercise checks for 13 — The loop in practice.
-
-13.order checks the order of the six update lines of the practical loop against the rules
-(each wrong order gets its own hint); 13.find_bug takes a line number of a loop copied from a
-real-world pattern; 13.clip_accumulate calls the learner's `train_epoch` on the checker's own
-model and data (float64), compares the weights with the canonical loop's, and, when they differ,
-with what the usual wrong orders give, so that the hint can name the mistake.
-"""
+"""Exercise checks for 13 — The loop in practice (the weights compared with the canonical loop)."""
 
 from __future__ import annotations
 
@@ -16,12 +9,11 @@ import torch
 from torch import nn
 from torch.nn.utils import clip_grad_norm_
 
-from helpers.checks import exercise, expect_function, first_line
+from helpers._util import first_line
+from helpers.checks import expect_function
 
-__all__ = ["check_order", "check_find_bug", "check_clip_accumulate"]
+__all__ = ["order", "find_bug", "clip_accumulate"]
 
-
-# --- 13.order --------------------------------------------------------------------------------
 
 LINES = {
     "A": "scaler.update()",
@@ -96,12 +88,8 @@ def _letters(answer: Any) -> list[str] | str:
     return letters
 
 
-@exercise(
-    "13.order",
-    "unscale_ → clip → step, then update, scheduler.step and zero_grad after the step",
-)
-def check_order(answer: Any) -> str | None:
-    """Check the order of the six update lines of the practical loop."""
+def order(answer: Any) -> str | None:
+    """unscale_ → clip → step, then update, scheduler.step and zero_grad after the step."""
     letters = _letters(answer)
     if isinstance(letters, str):
         return letters
@@ -111,8 +99,6 @@ def check_order(answer: Any) -> str | None:
             return hint
     return None
 
-
-# --- 13.find_bug -----------------------------------------------------------------------------
 
 FIND_BUG_RIGHT = 8
 FIND_BUG_HINTS = {
@@ -141,9 +127,8 @@ FIND_BUG_HINTS = {
 }
 
 
-@exercise("13.find_bug", "line 8 clips gradients that are still scaled: unscale_ first")
-def check_find_bug(answer: Any) -> str | None:
-    """Check the number of the line that holds the bug in the copied loop."""
+def find_bug(answer: Any) -> str | None:
+    """line 8 clips gradients that are still scaled: unscale_ first."""
     if isinstance(answer, str) and answer.strip().isdigit():
         answer = int(answer.strip())
     if isinstance(answer, bool) or not isinstance(answer, int):
@@ -154,8 +139,6 @@ def check_find_bug(answer: Any) -> str | None:
         return f"the listing has lines 1 to 11; {answer} is not one of them."
     return FIND_BUG_HINTS[answer] + " What is in .grad between backward() and step() here?"
 
-
-# --- 13.clip_accumulate ----------------------------------------------------------------------
 
 K_CHECK = 4
 MICRO_BATCHES = 8  # two updates of K micro-batches
@@ -258,14 +241,9 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     )
 
 
-@exercise(
-    "13.clip_accumulate",
-    "loss / K, backward() every micro-batch; clip, step and zero_grad once per K",
-)
-def check_clip_accumulate(answer: Any) -> str | None:
-    """Call the learner's train_epoch with accumulation and clipping; compare with the canonical loop."""
-    hint = expect_function(answer, "train_epoch")
-    if hint:
+def clip_accumulate(answer: Any) -> str | None:
+    """loss / K, backward() every micro-batch; clip, step and zero_grad once per K."""
+    if hint := expect_function(answer, "train_epoch"):
         return hint
     start = _weights(lambda *args: None, LOOSE)
     for max_norm in (LOOSE, BINDING):
