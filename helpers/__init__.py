@@ -5,6 +5,7 @@ One module per job:
   checks       exercise checks that give a hint instead of a traceback
   errors       expect_error: show a deliberate error and carry on
   state        snapshots of model, gradients and optimizer state, and their differences
+  figures      show_figure: a matplotlib figure shown with its alt text
   plots        the autograd graph, loss curves and loss surfaces, drawn with matplotlib
   widgets      explorers a learner clicks through, one phase of the loop at a time
 """
@@ -12,5 +13,6 @@ One module per job:
 from helpers.checks import check
 from helpers.environment import pick_device, seed_everything
 from helpers.errors import expect_error
+from helpers.figures import show_figure
 
-__all__ = ["check", "expect_error", "pick_device", "seed_everything"]
+__all__ = ["check", "expect_error", "pick_device", "seed_everything", "show_figure"]

@@ -44,4 +44,23 @@ for i in range(5):
     live.update(1.0 / (i + 1))
 assert live.finish() is not None and live.value
 
+# Displayed, each stores its live view, a picture of its state and a caption (7.7 displays
+# widgets through _ipython_display_, not _repr_mimebundle_).
+from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+from IPython.display import display  # noqa: E402
+
+from helpers.widgets import ScalerStepExplorer  # noqa: E402
+
+published = []
+shell = InteractiveShell.instance()
+shell.display_pub.publish = lambda data, metadata=None, **kwargs: published.append((data, metadata))
+for shown in (step, lr, acc, ScalerStepExplorer(), live):
+    display(shown)
+    data, metadata = published[-1]
+    view = data["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == shown.model_id, view
+    assert data["image/png"] and data["text/plain"] == type(shown).CAPTION, data["text/plain"]
+    assert metadata == {"image/png": {"alt": type(shown).CAPTION}}, metadata
+assert len(published) == 5, published
+
 print("ipywidgets", ipywidgets.__version__, ": every explorer works")

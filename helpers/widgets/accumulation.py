@@ -7,19 +7,19 @@ gradient of one backward() over the whole batch, with a sentence saying why they
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import html
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
 import torch
 from torch import nn
 
-from helpers.widgets._base import Explorer
+from helpers._util import one_thread, shape_text
+from helpers.widgets._base import Explorer, state_picture
 
 __all__ = ["AccumulationExplorer"]
 
@@ -80,6 +80,11 @@ class AccumulationExplorer(Explorer):
     `AccumulationExplorer(model, (X, y), loss_fn=...)` uses yours (on a copy: your model's `.grad`
     and BatchNorm statistics are left alone). After every change: `.max_differences`, `.message`.
     """
+
+    CAPTION = (
+        "AccumulationExplorer: choose the number of micro-batches, the loss scaling, an uneven "
+        "split or BatchNorm and see whether accumulated gradients equal the full-batch gradient."
+    )
 
     def __init__(
         self,
@@ -323,7 +328,7 @@ class AccumulationExplorer(Explorer):
         batches = list(zip(x.split(self.sizes), y.split(self.sizes), strict=True))
         # One seeded random stream for both runs, one after the other (as in a notebook): the
         # same numbers on every update, and dropout draws fresh masks for the micro-batches.
-        with _one_thread(), torch.random.fork_rng(devices=[]):
+        with one_thread(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             self.full_gradients = self._gradients(model, [(x, y)], [1.0])
             self.accumulated_gradients = self._gradients(model, batches, self.weights)
@@ -336,6 +341,7 @@ class AccumulationExplorer(Explorer):
         self.equal = all(
             self.max_differences[name] <= self.tolerance * scales[name] for name in scales
         )
+        self._scales = scales
         self.table_html.value = self._table(scales)
         self.say(self._explain(model), kind="info" if self.equal else "warning")
         return True
@@ -360,22 +366,39 @@ class AccumulationExplorer(Explorer):
         return grads
 
     # ----- what is shown ------------------------------------------------------------------------
-    def _table(self, scales: dict[str, float]) -> str:
-        k, samples = self.micro_batches, sum(self.sizes)
-        sizes = ", ".join(str(s) for s in self.sizes)
-        weights = {"off": "1 (no scaling)", "1/K": f"1/{k}", "share": "n_i / " + str(samples)}
-        cell = "<td style='padding:2px 10px;text-align:{}'>{}</td>"
+    def _rows(self, scales: dict[str, float]) -> list[tuple[str, str, str, str, str]]:
+        """Per parameter: name, shape, largest |full-batch grad|, largest difference, verdict."""
         rows = []
         for name, diff in self.max_differences.items():
             full = self.full_gradients[name]
             above = diff > self.tolerance * scales[name]
-            style = " style='background:#fde2e1;font-weight:bold'" if above else ""
+            verdict = "differs" if above else "equal"
+            rows.append(
+                (name, shape_text(full), f"{float(full.abs().max()):.3g}", f"{diff:.1e}", verdict)
+            )
+        return rows
+
+    def _setup_text(self) -> str:
+        """One sentence: the samples, the micro-batch sizes and the weight of each loss."""
+        k, samples = self.micro_batches, sum(self.sizes)
+        sizes = ", ".join(str(s) for s in self.sizes)
+        weights = {"off": "1 (no scaling)", "1/K": f"1/{k}", "share": "n_i / " + str(samples)}
+        return (
+            f"{samples} samples in {k} micro-batch{'es' if k != 1 else ''} of sizes {sizes}; each "
+            f"micro-batch loss is multiplied by {weights[self.scale]} before backward()."
+        )
+
+    def _table(self, scales: dict[str, float]) -> str:
+        cell = "<td style='padding:2px 10px;text-align:{}'>{}</td>"
+        rows = []
+        for name, shape, largest, diff, verdict in self._rows(scales):
+            style = " style='background:#fde2e1;font-weight:bold'" if verdict == "differs" else ""
             cells = (
                 cell.format("left", f"<code>{html.escape(name)}</code>"),
-                cell.format("left", html.escape(str(tuple(full.shape)))),
-                cell.format("right", f"{float(full.abs().max()):.3g}"),
-                cell.format("right", f"{diff:.1e}"),
-                cell.format("left", "differs" if above else "equal"),
+                cell.format("left", html.escape(shape)),
+                cell.format("right", largest),
+                cell.format("right", diff),
+                cell.format("left", verdict),
             )
             rows.append(f"<tr{style}>{''.join(cells)}</tr>")
         heads = (
@@ -387,13 +410,28 @@ class AccumulationExplorer(Explorer):
         )
         head = "".join(f"<th style='padding:2px 10px'>{h}</th>" for h in heads)
         return (
-            f"<div class='looplab-accumulation'><p>{samples} samples in {k} micro-batch"
-            f"{'es' if k != 1 else ''} of sizes {sizes}; each micro-batch loss is multiplied by "
-            f"{weights[self.scale]} before backward().</p>"
+            f"<div class='looplab-accumulation'><p>{html.escape(self._setup_text())}</p>"
             f"<table style='border-collapse:collapse'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>"
             f"<p style='font-size:smaller'>Highlighted: a difference above "
             f"{self.tolerance:g} &times; max(1, largest gradient entry).</p></div>"
+        )
+
+    def picture(self) -> bytes:
+        """A PNG of the table as it is now: per parameter, accumulated against full-batch."""
+        rows = self._rows(self._scales) if self.max_differences else []
+        title = "AccumulationExplorer: " + (self._setup_text() if self.sizes else "no result")
+        return state_picture(
+            title,
+            (
+                "parameter",
+                "shape",
+                "largest |full grad|",
+                "largest |accumulated − full|",
+                "verdict",
+            ),
+            rows,
+            self.message,
         )
 
     def _explain(self, model: nn.Module) -> str:
@@ -489,17 +527,6 @@ class AccumulationExplorer(Explorer):
         if where is None:
             return None
         return float(self.accumulated_gradients[where[0]].reshape(-1)[where[1]]) / best
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run tiny tensors on one thread: BatchNorm's parallel CPU kernels cost more than they save."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _check_data(data: Any) -> tuple[torch.Tensor, torch.Tensor]:

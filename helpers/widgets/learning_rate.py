@@ -22,8 +22,9 @@ from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from helpers._util import png_bytes
 from helpers.plots import PALETTE, plot_loss_surface
-from helpers.widgets._base import Explorer, figure_to_png
+from helpers.widgets._base import Explorer
 
 __all__ = ["LearningRateExplorer"]
 
@@ -165,6 +166,11 @@ class LearningRateExplorer(Explorer):
     After every change: `.losses`, `.path`, `.diverged`, `.message` describe the run.
     """
 
+    CAPTION = (
+        "LearningRateExplorer: move the learning rate, the steps or the optimizer and watch "
+        "gradient descent's path on the loss contour and its loss after each step."
+    )
+
     def __init__(
         self,
         loss_fn: LossFn | None = None,
@@ -245,6 +251,10 @@ class LearningRateExplorer(Explorer):
         for control in (self.lr_slider, self.steps_slider, self.optimizer_choice):
             control.observe(self._on_change, names="value")
         self._update()
+
+    def picture(self) -> bytes:
+        """The figure as it is now: the path on the loss contour and the loss after each step."""
+        return self.figure_image.value
 
     # ----- settings -------------------------------------------------------------------------
     @property
@@ -471,7 +481,7 @@ class LearningRateExplorer(Explorer):
     def _placeholder_png(self) -> bytes:
         figure = Figure(figsize=(4, 1))
         figure.text(0.5, 0.5, "no picture: see the message above", ha="center", va="center")
-        return figure_to_png(figure, dpi=DPI)
+        return png_bytes(figure, dpi=DPI)
 
 
 class _Trajectory:
@@ -531,7 +541,11 @@ class _Trajectory:
 
 
 def _canvas_png(canvas: FigureCanvasAgg) -> bytes:
-    """PNG bytes of what the canvas holds now (fast compression: these images live in memory)."""
+    """PNG bytes of what the canvas holds now (fast compression: these images live in memory).
+
+    Not helpers._util.png_bytes: savefig would draw the whole figure again, and the point of
+    _draw_run is to redraw only the moving artists over a saved background (blitting).
+    """
     width, height = canvas.get_width_height(physical=True)
     image = PIL.Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     buffer = io.BytesIO()

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import clip_grad_norm_
 
-from helpers.widgets._base import Explorer
+from helpers.widgets._base import Explorer, state_picture
 
 __all__ = ["ScalerStepExplorer", "cpu_grad_scaler"]
 
@@ -95,6 +95,10 @@ class ScalerStepExplorer(Explorer):
     """Buttons for each line of the practical update, and a panel of every holder of state."""
 
     ACTIONS = ACTIONS
+    CAPTION = (
+        "ScalerStepExplorer: click backward, unscale_, clip, step, update, scheduler.step and "
+        "zero_grad in any order and watch which holder of state each line changes."
+    )
 
     def __init__(self) -> None:
         self.history: list[Click] = []
@@ -334,10 +338,8 @@ class ScalerStepExplorer(Explorer):
 
     # -- drawing --------------------------------------------------------------------------------
 
-    def _render(self) -> None:
-        if self.scaler is None:
-            self._panel.value = ""
-            return
+    def _rows(self) -> list[tuple[str, str, str]]:
+        """(holder, what it holds now, 'changed' if the last click changed it) per holder."""
         params = list(self.model.parameters())
         norm = _grad_norm(params)
         if norm is None:
@@ -354,18 +356,35 @@ class ScalerStepExplorer(Explorer):
             "scaler scale": f"{self.scaler.get_scale():g}",
             "scheduler steps": str(self.scheduler.last_epoch),
         }
+        return [(h, shown[h], "changed" if h in self.changed else "") for h in HOLDERS]
+
+    def _render(self) -> None:
+        if self.scaler is None:
+            self._panel.value = ""
+            return
         rows = "".join(
             "<tr{}><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-                ' style="background:#fff3cd"' if h in self.changed else "",
-                html.escape(h),
-                html.escape(shown[h]),
-                "changed" if h in self.changed else "",
+                ' style="background:#fff3cd"' if last else "",
+                html.escape(holder),
+                html.escape(now),
+                last,
             )
-            for h in HOLDERS
+            for holder, now, last in self._rows()
         )
         self._panel.value = (
             '<table class="looplab-state"><tr><th>holder</th><th>now</th><th>last click</th></tr>'
             f"{rows}</table>"
+        )
+
+    def picture(self) -> bytes:
+        """A PNG of the panel as it is now: every holder of state and what the last click changed."""
+        clicked = " → ".join(c.action for c in self.history[-6:]) or "nothing yet"
+        rows = [] if self.scaler is None else self._rows()
+        return state_picture(
+            f"ScalerStepExplorer (clicked: {clicked})",
+            ("holder", "now", "last click"),
+            rows,
+            self.message,
         )
 
 

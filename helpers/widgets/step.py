@@ -18,8 +18,9 @@ import ipywidgets as widgets
 import torch
 from torch import nn
 
+from helpers._util import first_line, require_model, require_optimizer, shape_text
 from helpers.state import StateDiff, TrainingState, diff, format_value, snapshot
-from helpers.widgets._base import Explorer
+from helpers.widgets._base import Explorer, state_picture
 
 __all__ = ["PHASES", "Click", "TrainingStepExplorer", "default_problem"]
 
@@ -58,20 +59,19 @@ def default_problem() -> tuple[
 
 def _first_sentence(error: BaseException) -> str:
     """PyTorch's own words, shortened to the first sentence of the first line."""
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
+    line = first_line(error, limit=1000) or type(error).__name__
     cut = line.find(". ")
     return line[: cut + 1] if 0 < cut < len(line) - 2 else line
-
-
-def _shape(t: torch.Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in t.shape) + ("," if t.dim() == 1 else "") + ")"
 
 
 class TrainingStepExplorer(Explorer):
     """Buttons for zero_grad, forward, loss, backward, step and reset, and a panel of the state."""
 
     PHASES = PHASES
+    CAPTION = (
+        "TrainingStepExplorer: click zero_grad, forward, loss, backward, step and watch each "
+        "tensor change."
+    )
 
     def __init__(
         self,
@@ -144,6 +144,26 @@ class TrainingStepExplorer(Explorer):
     def panel_html(self) -> str:
         """The panel's HTML, as the notebook shows it."""
         return self._panel.value
+
+    def picture(self) -> bytes:
+        """A PNG of the panel as it is now: prediction, loss, and each parameter's state."""
+        rows = [
+            ("prediction", _shown(self.prediction, "not computed yet"), "", ""),
+            ("loss", _shown(self.loss, "not computed yet"), "", ""),
+        ]
+        for name, p in self._state.parameters.items():
+            if p.group is None:
+                state = "not in the optimizer"
+            else:
+                state = "; ".join(f"{k}: {_shown(v)}" for k, v in p.optimizer_state.items())
+            rows.append((name, _shown(p.value), _shown(p.grad), state or "empty"))
+        clicked = " → ".join(c.phase for c in self.history[-6:]) or "nothing yet"
+        return state_picture(
+            f"TrainingStepExplorer (clicked: {clicked})",
+            ("", "value", ".grad", "optimizer state"),
+            rows,
+            self.message,
+        )
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
@@ -576,6 +596,11 @@ def _note(change: Any) -> str:
     return f' <span style="color:#8a5a00">({html.escape(text)})</span>'
 
 
+def _shown(value: Any, missing: str = "None") -> str:
+    """format_value's text of a value, or `missing` for None (a cell of the stored picture)."""
+    return missing if value is None else format_value(value)
+
+
 def _holds(held: list[torch.Tensor], p: torch.Tensor) -> bool:
     return any(q is p for q in held)
 
@@ -649,19 +674,13 @@ def _checked(
     model: Any, loss_fn: Any, optimizer: Any, inputs: Any, targets: Any
 ) -> tuple[nn.Module, Callable[..., Any], torch.optim.Optimizer, torch.Tensor, torch.Tensor]:
     """Fill in the built-in example where arguments are left out, and check the rest."""
-    if model is not None and not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module such as nn.Linear(2, 1), not {type(model).__name__}."
-        )
+    if model is not None:
+        require_model(model)
     if loss_fn is not None and not callable(loss_fn):
         raise TypeError(
             f"loss_fn must be callable, such as nn.MSELoss() or F.mse_loss, not {type(loss_fn).__name__}."
         )
-    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
-            "optimizer must be a torch.optim.Optimizer such as "
-            f"torch.optim.SGD(model.parameters(), lr=0.1), not {type(optimizer).__name__}."
-        )
+    require_optimizer(optimizer, allow_none=True)
     for label, value in (("inputs", inputs), ("targets", targets)):
         if value is not None and not isinstance(value, torch.Tensor):
             raise TypeError(
@@ -692,7 +711,7 @@ def _checked(
     if inputs.shape[0] != targets.shape[0]:
         raise ValueError(
             f"inputs and targets must have the same number of samples (first dimension): inputs "
-            f"has shape {_shape(inputs)}, targets {_shape(targets)}."
+            f"has shape {shape_text(inputs)}, targets {shape_text(targets)}."
         )
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
@@ -729,17 +748,17 @@ def _dry_run(
             except Exception as error:
                 raise ValueError(
                     f"model(inputs) failed with {type(error).__name__}: {_first_sentence(error)} "
-                    f"Check that inputs (shape {_shape(inputs)}, {inputs.dtype}) is what the "
+                    f"Check that inputs (shape {shape_text(inputs)}, {inputs.dtype}) is what the "
                     "model expects."
                 ) from error
             try:
                 loss = loss_fn(prediction, targets)
             except Exception as error:
-                shape = _shape(prediction) if isinstance(prediction, torch.Tensor) else "?"
+                shape = shape_text(prediction) if isinstance(prediction, torch.Tensor) else "?"
                 raise ValueError(
                     f"loss_fn(prediction, targets) failed with {type(error).__name__}: "
                     f"{_first_sentence(error)} The prediction has shape {shape}, targets "
-                    f"{_shape(targets)}: check that they fit loss_fn."
+                    f"{shape_text(targets)}: check that they fit loss_fn."
                 ) from error
     finally:
         model.load_state_dict(saved)  # undo side effects such as BatchNorm's running statistics
@@ -750,6 +769,6 @@ def _dry_run(
         )
     if loss.numel() != 1:
         raise ValueError(
-            f"loss_fn must return one number, but it returned shape {_shape(loss)}: backward() "
+            f"loss_fn must return one number, but it returned shape {shape_text(loss)}: backward() "
             "without an argument needs a single value; use reduction='mean' (or 'sum')."
         )
