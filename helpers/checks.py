@@ -83,26 +83,12 @@ def checkers(module: ModuleType) -> dict[str, Checker]:
             "answer"
         ]:
             found[name] = function
-    for function in vars(module).values():  # nb12 shim: delete once nb12.py is converted
-        if callable(function) and isinstance(getattr(function, "exercise_id", None), str):
-            found[function.exercise_id.partition(".")[2]] = function
     return found
 
 
 def title(checker: Checker) -> str:
     """An exercise's title: the first line of its checker's docstring."""
-    shim_title = getattr(checker, "exercise_title", None)  # nb12 shim: delete with `exercise`
-    return shim_title or (checker.__doc__ or "").strip().split("\n")[0]
-
-
-def exercise(exercise_id: str, title: str) -> Callable[[Checker], Checker]:
-    """nb12 shim: the old decorator, marking a checker; delete once nb12.py is converted."""
-
-    def mark(checker: Checker) -> Checker:
-        checker.exercise_id, checker.exercise_title = exercise_id, f"{title}."  # type: ignore[attr-defined]
-        return checker
-
-    return mark
+    return (checker.__doc__ or "").strip().split("\n")[0]
 
 
 def exercise_ids() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import re
 import subprocess
@@ -26,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def runs():
-    """One start-up of two ranks (batch 8 each) for three settings."""
-    return ddp_compare([(1, False), (4, True), (4, False)], world_size=2, batch_per_rank=8)
+    """One start-up of two ranks (batch 8 each) for every case of notebook 12."""
+    return ddp_compare(world_size=2, batch_per_rank=8, micro_batches=4)
 
 
 def _close(a, b):
@@ -35,35 +36,97 @@ def _close(a, b):
 
 
 def test_two_ranks_equal_one_process_with_the_combined_batch(runs):
-    assert _close(runs[0].gradients, single_process_gradients(16))
+    assert _close(runs.plain.gradients, single_process_gradients(16))
+    assert runs.plain.same_on_every_rank and runs.plain.allreduce_calls is None
 
 
 def test_two_ranks_equal_two_step_accumulation(runs):
-    assert _close(runs[0].gradients, accumulated_gradients(16, micro_batches=2))
+    assert _close(runs.plain.gradients, accumulated_gradients(16, micro_batches=2))
+
+
+def test_ddps_own_allreduce_averages_and_does_not_sum(runs):
+    """The plain run registers no hook: this is DDP's built-in all-reduce."""
+    g0 = single_process_gradients(16, rows=slice(0, 8))
+    g1 = single_process_gradients(16, rows=slice(8, 16))
+    assert _close(runs.plain.gradients, {k: (g0[k] + g1[k]) / 2 for k in g0})
+    assert not _close(runs.plain.gradients, {k: g0[k] + g1[k] for k in g0})
+
+
+def test_the_counting_hook_is_torchs_allreduce_unchanged(runs):
+    assert runs.counted.allreduce_calls == 1
+    assert _close(runs.counted.gradients, runs.plain.gradients)
 
 
 def test_no_sync_accumulation_communicates_once_and_still_matches(runs):
-    plain, no_sync, every = runs
-    assert plain.allreduce_calls == 1
-    assert no_sync.allreduce_calls == 1
-    assert every.allreduce_calls == 4
+    assert runs.with_no_sync.allreduce_calls == 1
+    assert runs.without_no_sync.allreduce_calls == 4
     reference = single_process_gradients(16)
-    assert _close(no_sync.gradients, reference) and _close(every.gradients, reference)
+    assert _close(runs.with_no_sync.gradients, reference)
+    assert _close(runs.without_no_sync.gradients, reference)
+
+
+def test_a_forward_outside_no_sync_still_all_reduces(runs):
+    assert runs.forward_outside_no_sync.allreduce_calls == 1
+
+
+def test_unequal_shards_average_the_shards_not_the_samples(runs):
+    assert runs.uneven_sizes == [10, 6]
+    h0 = single_process_gradients(16, rows=slice(0, 10))
+    h1 = single_process_gradients(16, rows=slice(10, 16))
+    assert _close(runs.uneven.gradients, {k: (h0[k] + h1[k]) / 2 for k in h0})
+    assert not _close(runs.uneven.gradients, single_process_gradients(16))
+
+
+def test_batchnorm_statistics_are_per_rank_and_rank_0s_are_broadcast(runs):
+    bn = runs.batchnorm
+    model, inputs, targets = make_problem(32, batchnorm=True)
+    features = model[0](inputs[:16]).detach()
+    assert torch.allclose(bn.running_means[0], 0.1 * features[:8].mean(0), atol=1e-6)
+    assert torch.allclose(bn.running_means[1], 0.1 * features[8:].mean(0), atol=1e-6)
+    assert torch.equal(bn.entering_second_forward[0], bn.running_means[0])
+    assert torch.equal(bn.entering_second_forward[1], bn.running_means[0])
+    assert torch.allclose(bn.all_reduced_mean, features.mean(0), atol=1e-5)
+    torch.nn.functional.mse_loss(model(inputs[:16]), targets[:16]).backward()
+    one = {name: p.grad for name, p in model.named_parameters()}
+    assert not _close(bn.gradients, one)
+    assert "expected input tensor to be on GPU" in bn.sync_batchnorm_error
+
+
+def test_the_ddp_state_dict_has_the_module_prefix(runs):
+    assert list(runs.state_dict) == ["module." + k for k in make_problem(4)[0].state_dict()]
 
 
 def test_each_rank_reports_its_losses(runs):
-    assert len(runs[0].losses) == 2 and len(runs[1].losses) == 8
+    assert len(runs.plain.losses) == 2 and len(runs.with_no_sync.losses) == 2
     model, inputs, targets = make_problem(16)
     expected = torch.nn.functional.mse_loss(model(inputs[:8]), targets[:8]).item()
-    assert runs[0].losses[0] == pytest.approx(expected, rel=1e-5)
+    assert runs.plain.losses[0] == pytest.approx(expected, rel=1e-5)
+    assert runs.with_no_sync.losses[0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_public_api_has_no_test_hooks_and_no_unused_names():
+    import helpers.distributed as distributed
+
+    assert "ddp_gradients" not in distributed.__all__ and "fail_rank" not in distributed.__all__
+    assert not hasattr(distributed, "ddp_gradients")
+    assert "fail_rank" not in inspect.signature(ddp_compare).parameters
+
+
+def test_the_no_sync_loop_is_written_once_in_helpers():
+    sources = [p.read_text(encoding="utf-8") for p in (ROOT / "helpers").rglob("*.py")]
+    assert sum(s.count("ddp.no_sync() ") + s.count("ddp.no_sync():") for s in sources) <= 2
+    assert sum(s.count("for k in range(accumulate)") for s in sources) == 1
 
 
 def test_a_failing_rank_raises_a_clear_error_and_leaves_no_process():
+    from helpers.distributed import _spawn_ranks
+
     before = {p.pid for p in psutil.Process().children(recursive=True)}
+    options = {"batch_per_rank": 8, "micro_batches": 4, "seed": 0, "timeout": 120.0}
     with pytest.raises(
         RuntimeError, match=r"DDP rank 1 failed: RuntimeError: rank 1 failed on purpose"
     ):
-        ddp_compare([(1, False)], fail_rank=1)
+        _spawn_ranks(2, {**options, "fail_rank": 1})
     assert multiprocessing.active_children() == []
     after = {p.pid for p in psutil.Process().children(recursive=True) if p.is_running()}
     assert after - before == set()
@@ -108,16 +171,22 @@ def test_no_report_at_all_times_out_with_a_message():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"settings": []}, "non-empty list"),
-        ({"settings": [(3, False)]}, "divides batch_per_rank"),
-        ({"settings": [(1, False)], "world_size": 0}, "world_size must be"),
-        ({"settings": [(1, False)], "batch_per_rank": 2.5}, "batch_per_rank must be"),
-        ({"settings": [(1, False)], "world_size": 10_000}, "more processes"),
+        ({"micro_batches": 3}, "must divide batch_per_rank"),
+        ({"world_size": 0}, "world_size must be"),
+        ({"world_size": 1}, "at least 2"),
+        ({"batch_per_rank": 2.5}, "batch_per_rank must be"),
+        ({"batch_per_rank": 2, "micro_batches": 1}, "at least 3"),
+        ({"world_size": 10_000}, "more processes"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ddp_compare(**kwargs)
+
+
+def test_ddp_compare_takes_named_arguments_only():
+    with pytest.raises(TypeError):
+        ddp_compare([(1, False)])  # the old list of (micro_batches, use_no_sync) pairs
 
 
 def test_slice_for_rank_checks_even_split():
@@ -186,20 +255,41 @@ def test_no_ddp_wrapper_outlives_train():
     from torch.nn.parallel import DistributedDataParallel
 
     from helpers.distributed import _free_port
-    from helpers.train_ddp import train
+    from helpers.train_ddp import choose_backend, run
 
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1
     )
     threads = torch.get_num_threads()
     try:
-        args = argparse.Namespace(steps=2, batch_per_rank=4, accumulate=2, lr=0.1)
-        assert train(args, rank=0, world=1) is True
+        args = argparse.Namespace(steps=2, batch_per_rank=4, accumulate=2, lr=0.1, save="")
+        assert run(args, choose_backend("gloo", False, False, 0, 1, 0)) is True
         gc.collect()
         assert not [o for o in gc.get_objects() if type(o) is DistributedDataParallel]
     finally:
         dist.destroy_process_group()
         torch.set_num_threads(threads)
+
+
+def test_torchrun_args_for_one_machine_and_for_several():
+    from helpers.train_ddp import torchrun_args
+
+    one = torchrun_args(["--steps", 3], nproc_per_node=2)
+    assert one == ["--standalone", "--nproc_per_node=2", "-m", "helpers.train_ddp", "--steps", "3"]
+    two = torchrun_args([], nnodes=2, nproc_per_node=4, endpoint="10.0.0.1:29500", run_id="job")
+    assert "--rdzv-backend=c10d" in two and "--rdzv-endpoint=10.0.0.1:29500" in two
+    assert "--rdzv-id=job" in two and "--standalone" not in two
+    assert torchrun_args([], script="/x/train_ddp.py")[-1] == "/x/train_ddp.py"
+    with pytest.raises(ValueError, match="endpoint='ADDRESS:PORT'"):
+        torchrun_args([], nnodes=2, endpoint="10.0.0.1")
+    with pytest.raises(ValueError, match="nnodes must be"):
+        torchrun_args([], nnodes=0)
+
+
+def test_the_script_imports_nothing_but_pytorch():
+    """So a learner can copy helpers/train_ddp.py out, and torchrun's ranks start sooner."""
+    source = (ROOT / "helpers" / "train_ddp.py").read_text(encoding="utf-8")
+    assert "import helpers" not in source and "from helpers" not in source
 
 
 # The CUDA decisions of helpers/train_ddp.py, driven with made-up machines: no GPU is needed.
@@ -355,8 +445,8 @@ def test_weights_identical_compares_every_rank(monkeypatch, differs, expected):
     assert weights_identical(make_problem(4)[0], world=3) is expected
 
 
-def test_train_puts_everything_on_the_device_it_is_given(monkeypatch):
-    """train(device=cpu) in a one-rank gloo group: the problem and the gathered weights go there."""
+def test_run_puts_everything_on_the_device_it_is_given(monkeypatch, tmp_path):
+    """run() on cpu in a one-rank gloo group: the problem and the gathered weights go there."""
     import argparse
 
     import torch.distributed as dist
@@ -381,11 +471,14 @@ def test_train_puts_everything_on_the_device_it_is_given(monkeypatch):
         "gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1
     )
     threads = torch.get_num_threads()
+    saved = tmp_path / "model.pt"
     try:
-        args = argparse.Namespace(steps=1, batch_per_rank=4, accumulate=2, lr=0.1)
-        assert train_ddp.train(args, rank=0, world=1, device="cpu") is True
+        args = argparse.Namespace(steps=1, batch_per_rank=4, accumulate=2, lr=0.1, save=saved)
+        assert train_ddp.run(args, train_ddp.choose_backend("gloo", False, False, 0, 1, 0))
     finally:
         dist.destroy_process_group()
         torch.set_num_threads(threads)
     assert placed == [torch.device("cpu")]
     assert gathered == [torch.device("cpu")] * 2
+    state = torch.load(saved, weights_only=True)  # rank 0 saved the plain model: no prefix
+    assert list(state) == list(make_problem(4)[0].state_dict())

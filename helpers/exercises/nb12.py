@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from helpers.checks import compare_number, compare_tensor, exercise, expect_function
+from helpers.checks import call, compare_number, compare_tensor, expect_function
+
+__all__ = ["rounds", "average", "shard"]
 
 G0 = torch.tensor([0.5, -1.0, 2.0])
 G1 = torch.tensor([1.5, 1.0, 0.0])
 
 
-@exercise("12.rounds", "with no_sync(), one all-reduce per optimizer step, however many ranks")
-def _rounds(answer):
+def rounds(answer: Any) -> str | None:
+    """with no_sync(), one all-reduce per optimizer step, however many ranks."""
     if answer == 8:
         return (
             "8 is the count without no_sync() (one per backward); inside no_sync() nothing is sent."
@@ -23,8 +27,8 @@ def _rounds(answer):
     return compare_number(answer, 1, name="the number of rounds")
 
 
-@exercise("12.average", "every rank holds the average of the ranks' gradients")
-def _average(answer):
+def average(answer: Any) -> str | None:
+    """every rank holds the average of the ranks' gradients."""
     if (
         isinstance(answer, torch.Tensor)
         and answer.shape == G0.shape
@@ -40,8 +44,8 @@ def _average(answer):
     return compare_tensor(answer, (G0 + G1) / 2, name="the gradient after the all-reduce")
 
 
-@exercise("12.shard", "each rank gets its own consecutive, equal slice")
-def _shard(answer):
+def shard(answer: Any) -> str | None:
+    """each rank gets its own consecutive, equal slice."""
     hint = expect_function(answer, "shard")
     if hint:
         return hint
@@ -49,10 +53,11 @@ def _shard(answer):
     for world_size in (1, 2, 3, 4):
         share = 12 // world_size
         for rank in range(world_size):
-            try:
-                got = answer(batch, rank, world_size)
-            except Exception as error:
-                return f"shard(batch, {rank}, {world_size}) raised {type(error).__name__}: {error}"
+            got, hint = call(
+                answer, batch, rank, world_size, what=f"shard(batch, {rank}, {world_size})"
+            )
+            if hint:
+                return hint
             expected = batch[rank * share : (rank + 1) * share]
             if not isinstance(got, torch.Tensor):
                 return f"shard(batch, {rank}, {world_size}) returned {type(got).__name__}; return a slice of batch."
@@ -66,7 +71,12 @@ def _shard(answer):
                 and world_size > 1
                 and not torch.equal(got, expected)
             ):
-                return "you took every world_size-th row (strided); take one consecutive block per rank."
+                return (
+                    "you took every world_size-th row: the strided share. That is a fine split too "
+                    "(DistributedSampler deals rows that way), but this exercise asks for the "
+                    "consecutive one, as slice_for_rank: rank r takes rows r * share to "
+                    "(r + 1) * share - 1."
+                )
             if not torch.equal(got, expected):
                 return f"shard(batch, {rank}, {world_size}) returned the wrong rows: rank r starts at row r * share."
     return None
