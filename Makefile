@@ -1,11 +1,14 @@
 # Loop Lab. Every target creates .venv on first use; a second run reuses it and re-installs
 # only when a requirements file (or pyproject.toml) has changed.
 #   make lab       start JupyterLab on notebooks/ (127.0.0.1, with a token; PORT=8888)
-#   make test      lint, unit tests, every notebook under strict nbval, browser tests
+#   make check     the inner loop: lint, unit tests, every notebook under strict nbval (no browser)
+#   make test      the full proof: make check's steps, then the browser tests
 #   make execute   re-run every notebook headlessly and store its outputs (NB=path for one)
-#   make bench     time and measure the notebooks and widgets; writes benchmarks/results.md
+#   make notebook  scaffold notebook NN (NN=14 NAME=short_name [TITLE="..."]), see docs/authoring-notebooks.md
+#   make bench     time and measure the notebooks, widgets and test targets; writes benchmarks/results.md
 #   make gpu-check run every notebook on this machine's GPU; pass/fail and the device used (NB=path)
 #   make lock      renew requirements-lock.txt, the exact versions make test/execute install
+#   make book      the notebooks as a static website (stored outputs, search) in build/book/html
 #   make compat    every notebook on the supported torch releases and in a Colab-shaped venv
 
 PYTHON ?= python3
@@ -15,15 +18,23 @@ NB     ?=
 PY     := $(VENV)/bin/python
 # Each notebook kernel imports torch; two workers fit two cores.
 WORKERS ?= 2
+# Narrow a test run: make check PYTEST_ARGS="-k accumulation" (or --lf: only what failed last)
+PYTEST_ARGS ?=
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+PYTEST := $(VENV)/bin/pytest -n $(WORKERS) --dist loadscope
 
-.PHONY: lab test execute bench lint format venv dev-venv lock clean help
+.PHONY: lab check test test-pytest execute notebook bench lint format venv dev-venv lock clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make lab      start JupyterLab on notebooks/ (PORT=$(PORT))"
-	@echo "make test     lint + unit tests + every notebook (strict nbval) + browser tests"
+	@echo "make check    lint + unit tests + every notebook (strict nbval); no browser or slow tests"
+	@echo "make test     make check's steps + browser tests (the full proof; CI runs it)"
 	@echo "make execute  re-run notebooks and store outputs (NB=notebooks/NN_name.ipynb for one)"
-	@echo "make bench    measure notebook run times, memory and widget speed"
+	@echo "make notebook scaffold a new notebook: make notebook NN=14 NAME=short_name [TITLE=\"...\"]"
+	@echo "make bench    measure notebook run times, memory, widget speed and the test targets' times"
+	@echo "              (NB=notebooks/NN_name.ipynb: that notebook only, and its README memory row)"
+	@echo "make book     build the book (every notebook as a website) into build/book/html"
 	@echo "make compat   every notebook on the floor, middle and newest torch and a Colab-shaped venv"
 	@echo "make lock     renew requirements-lock.txt (then make execute and read the diff)"
 	@echo "make gpu-check  run every notebook on the GPU (no output comparison); the device each used"
@@ -61,6 +72,8 @@ lock:
 
 # Colab has lagged on ipywidgets 7.7: a second venv that sees .venv's packages but puts
 # ipywidgets 7.7 first, so tests/test_ipywidgets7.py can drive every explorer under 7.7.
+# (A requirements file would not make this plainer: the two pins are the whole list, and what is
+# particular here, the .pth line that lends it .venv's packages, is no pip feature.)
 IW7 := .venv-ipywidgets7
 $(IW7)/.installed: $(VENV)/.dev-installed
 	@test -x $(IW7)/bin/python || $(PYTHON) -m venv $(IW7)
@@ -89,18 +102,58 @@ format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix helpers tests tools notebooks
 	$(VENV)/bin/ruff format helpers tests tools notebooks
 
+# The inner loop: lint, the unit tests and every notebook once under strict nbval; not the browser
+# tests, nor the tests marked slow (more than 10 s each: DDP processes, torchrun, the ipywidgets
+# 7.7 venv, the scaffold in a copy; tests/conftest.py lists them). make test runs those too.
+check: $(VENV)/.dev-installed $(IW7)/.installed
+	$(MAKE) --no-print-directory lint
+	$(PYTEST) -m "not browser and not slow" $(NBVAL) $(PYTEST_ARGS) tests notebooks
+
+# The full proof (.ci/run calls it): make check's steps plus the slow tests, then the browser
+# tests, which run only the notebooks whose widgets the browser must show
+# (tests/browser/test_run_all.py says which and why), on one JupyterLab server per test process.
+# The browser tests are a pytest run of their own: Playwright's sync API refuses to start in a
+# process where an earlier test (a kernel client) left an asyncio loop running (tried: every
+# browser test then errors), and its own loop would stop a later asyncio.run().
 test: $(VENV)/.dev-installed $(IW7)/.installed
 	@bash tools/ensure_chromium.sh
 	$(MAKE) --no-print-directory lint
-	$(VENV)/bin/pytest -n $(WORKERS) --dist loadscope \
-	  --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-	  tests notebooks
+	$(MAKE) --no-print-directory test-pytest
+
+# make test's pytest phase alone (make bench times it). The browser tests run even when the
+# first run failed, so that one make test reports every failure; it fails if either did.
+test-pytest: $(VENV)/.dev-installed $(IW7)/.installed
+	@status=0; \
+	$(PYTEST) -m "not browser" $(NBVAL) $(PYTEST_ARGS) tests notebooks || status=1; \
+	$(MAKE) --no-print-directory book || status=1; \
+	$(PYTEST) -m browser --output=build/playwright $(PYTEST_ARGS) tests/browser tests/book || status=1; \
+	exit $$status
 
 execute: $(VENV)/.dev-installed
 	$(PY) tools/execute.py $(if $(NB),$(NB),notebooks/*.ipynb notebooks/solutions/*.ipynb)
 
+# A new notebook from tools/templates/: the notebook, its solutions, its checker module and its
+# test, a README row, an instructor-guide section, its NOTEBOOK_DEVICES entry, its title in 00's
+# device table and the previous notebook's Next link; then 00 and both new notebooks are executed.
+NN    ?=
+NAME  ?=
+TITLE ?=
+notebook: $(VENV)/.dev-installed
+	@test -n "$(NN)" -a -n "$(NAME)" || { echo 'usage: make notebook NN=14 NAME=short_name [TITLE="The title"]' >&2; exit 2; }
+	$(PY) tools/new_notebook.py $(NN) $(NAME) $(if $(TITLE),--title "$(TITLE)")
+	$(PY) tools/execute.py notebooks/00_*.ipynb notebooks/$(NN)_$(NAME).ipynb \
+	  notebooks/solutions/$(NN)_$(NAME)_solutions.ipynb
+
+# Everything: notebooks (3 runs each), widget actions, and the times of make check and of make
+# test's pytest phase. NB=notebooks/NN_name.ipynb: that notebook only (and its README memory row).
 bench: $(VENV)/.dev-installed
-	$(PY) tools/bench.py
+	$(PY) tools/bench.py $(if $(NB),$(NB),--targets)
+
+# The book: every notebook with its stored outputs as a static site in build/book/html
+# (tools/book.py; nothing is executed, nothing is downloaded). docs/book.md says more.
+.PHONY: book
+book: $(VENV)/.dev-installed
+	$(PY) tools/book.py
 
 # Every notebook and solution top to bottom in a fresh kernel, outputs not compared; a table of
 # pass/fail, the device each should use and whether it really used the GPU. Says so when there

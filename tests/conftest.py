@@ -1,8 +1,35 @@
-"""Shared test set-up: a fixed seed and no widget left over from the previous test."""
+"""Shared test set-up: a fixed seed, no widget left over from the previous test, and the `slow`
+marker on the tests that take more than 10 s on 2 cores (make check leaves them to make test)."""
 
 from __future__ import annotations
 
 import pytest
+
+# Slow tests in modules that do not mark their own: (module, test function, or a fixture every
+# test that uses it is slow with). Measured with `pytest --durations=40` on 2 cores. A test
+# module may instead mark its tests with @pytest.mark.slow; tests/test_bench.py and
+# tests/test_new_notebook.py do.
+SLOW_TESTS = {
+    ("tests/test_distributed.py", "test_the_torchrun_script_trains_two_ranks"),
+    ("tests/test_distributed.py", "test_a_failing_rank_raises_a_clear_error_and_leaves_no_process"),
+    ("tests/test_gpu_check.py", "test_the_nccl_run_of_train_ddp_reports_the_scripts_own_message"),
+    ("tests/test_ipywidgets7.py", "test_every_explorer_works_on_ipywidgets_7_7"),
+    ("tests/test_widget_learning_rate.py", "test_any_sequence_of_settings_gives_a_run_or_a_divergence"),
+    ("tests/test_plots_graph.py", "test_fuzz_draw_graph_contains_exactly_the_leaves_the_output_depends_on"),
+}  # fmt: skip
+SLOW_FIXTURES = {("tests/test_distributed.py", "runs")}  # two DDP processes, started once
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tests listed above."""
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        name = getattr(item, "originalname", item.name)
+        fixtures = getattr(item, "fixturenames", ())
+        if (module, name) in SLOW_TESTS or any(
+            (module, fixture) in SLOW_FIXTURES for fixture in fixtures
+        ):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ thing with and without Colab (a stand-in google.colab module, installs intercept
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import importlib.metadata
 import io
 import subprocess
 import sys
@@ -44,14 +44,16 @@ def test_badge_points_at_this_notebook_and_first_code_cell_is_the_colab_cell(not
 def _run_cell(monkeypatch, *, in_colab: bool, installed: bool) -> tuple[list, str]:
     calls: list = []
     monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *a: (
-            (object() if installed else None) if name == "helpers" else real_find_spec(name, *a)
-        ),
-    )
+    real_distribution = importlib.metadata.distribution
+
+    def distribution(name):
+        if name != "loop-lab":
+            return real_distribution(name)
+        if installed:
+            return object()
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", distribution)
     if in_colab:
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     else:
@@ -93,3 +95,10 @@ def test_the_repository_url_lives_in_pyproject():
     assert sync.colab_url(NOTEBOOKS[0]).startswith(
         f"https://colab.research.google.com/github/{owner}/{name}/"
     )
+
+
+def test_another_module_called_helpers_does_not_stop_the_install(monkeypatch, tmp_path):
+    (tmp_path / "helpers.py").write_text("")  # some other project's helpers, importable
+    monkeypatch.syspath_prepend(str(tmp_path))
+    calls, _ = _run_cell(monkeypatch, in_colab=True, installed=False)
+    assert len(calls) == 1

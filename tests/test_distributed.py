@@ -148,7 +148,7 @@ def test_a_rank_that_dies_without_a_report_is_named_at_once():
         RuntimeError, match=r"DDP rank 1 exited with code -9 before it could report"
     ):
         _first_report(results, [_Gone(None), _Gone(-9)], timeout=60)
-    assert time.monotonic() - start < 5  # not the whole 60 s timeout
+    assert time.monotonic() - start < 30  # well short of the whole 60 s timeout, even when loaded
 
 
 def test_a_report_sent_just_before_dying_is_still_read():

@@ -372,7 +372,14 @@ def test_cells_that_reach_the_kernel_a_moment_late_are_cancelled_too(monkeypatch
     manager, client = start_new_kernel(kernel_name="python3", cwd=str(NOTEBOOK.parent))
     try:
         check = client.execute(CHECK)
-        time.sleep(0.3)
+        while True:  # send the next cell once the check is running: it arrives late, as in Run All
+            message = client.get_iopub_msg(timeout=60)
+            if (
+                message["parent_header"].get("msg_id") == check
+                and message["msg_type"] == "status"
+                and message["content"]["execution_state"] == "busy"
+            ):
+                break
         later = client.execute("print('this cell ran')")
         status = {}
         while len(status) < 2:

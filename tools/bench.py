@@ -1,8 +1,12 @@
 """`make bench`: how fast the notebooks run, how much memory their kernels take, how fast the
-widgets answer. Prints two tables, writes them to benchmarks/results.md, and exits 0 either way:
-it reports against the budgets, it does not gate.
+widgets answer, and (with --targets) how long `make check` and `make test`'s pytest phase take.
+Prints the tables, writes them to benchmarks/results.md and the README's memory table, and exits
+0 either way: it reports against the budgets, it does not gate.
 
-Usage: python tools/bench.py [--runs N] [--actions N] [NOTEBOOK ...]
+Usage: python tools/bench.py [--runs N] [--actions N] [--targets | --targets-only] [NOTEBOOK ...]
+
+With NOTEBOOK paths it times only those notebooks and updates only their rows of the README's
+memory table (`make bench NB=notebooks/NN_name.ipynb` after adding notebook NN).
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -31,8 +37,17 @@ PEAK_CELL = (
 )
 FLOOR_SOURCE = "import torch"
 MEMORY_BUDGET_MB = 1200
-COLLECTION_BUDGET_S = 90
+COLLECTION_BUDGET_S = 85
 WIDGET_BUDGET_MS = 100
+# The test targets: what `make bench --targets` times, and their budgets on 2 cores.
+TARGETS = {
+    "make check": (["make", "--no-print-directory", "check"], 150),
+    "make test, pytest phase (make test-pytest)": (
+        ["make", "--no-print-directory", "test-pytest"],
+        240,
+    ),
+}
+TARGETS_START, TARGETS_END = "<!-- targets:start -->", "<!-- targets:end -->"
 FLOOR_PEAK_MB = 0.0  # set by bench_notebooks: the kernel peak of the floor notebook
 README = ROOT / "README.md"
 MEMORY_START, MEMORY_END = "<!-- memory:start -->", "<!-- memory:end -->"
@@ -230,13 +245,20 @@ def report(
             f"| {mark(r['peak_mb'] < MEMORY_BUDGET_MB)} |"
         )
     learner = sum(r["median_s"] for r in nb_rows if "/solutions/" not in r["notebook"])
+    learner_count = sum(1 for r in nb_rows if "/solutions/" not in r["notebook"])
     lines += [
         "",
         f"The learner's notebooks (notebooks/NN_*.ipynb), one after another: {learner:.1f} s "
-        f"(budget {COLLECTION_BUDGET_S} s) {mark(learner < COLLECTION_BUDGET_S)}",
+        f"(budget {COLLECTION_BUDGET_S} s) {mark(learner < COLLECTION_BUDGET_S)}; of that, "
+        f"{learner_count * floor:.1f} s is {learner_count} × the floor (a kernel starting and "
+        "importing torch), the rest is the notebooks' own work.",
         "",
         f"Every notebook above, solutions included, one after another: {total:.1f} s "
         f"(the solutions are the answer key; each pays the {floor:.1f} s floor again)",
+    ]
+    if not widget_rows:  # a bench of some notebooks only
+        return "\n".join(lines) + "\n"
+    lines += [
         "",
         "## Widget actions",
         "",
@@ -254,8 +276,16 @@ def report(
     return "\n".join(lines) + "\n"
 
 
-def memory_block(nb_rows: list[dict]) -> str:
-    """The README's table of each learner notebook's kernel peak memory."""
+def memory_block(nb_rows: list[dict], old_block: str = "") -> str:
+    """The README's table of each learner notebook's kernel peak memory.
+
+    Rows of `old_block` for notebooks not in `nb_rows` are kept (a one-notebook bench updates
+    its own row only); the header line says when the last full bench ran.
+    """
+    peaks = dict(re.findall(r"^\| (\d\d_\w+\.ipynb) \| (\d+) \|$", old_block, re.M))
+    for r in nb_rows:
+        if "/solutions/" not in r["notebook"]:
+            peaks[Path(r["notebook"]).name] = f"{r['peak_mb']:.0f}"
     lines = [
         MEMORY_START,
         f"Measured by `make bench` on {datetime.date.today().isoformat()} ({machine()}). "
@@ -264,17 +294,101 @@ def memory_block(nb_rows: list[dict]) -> str:
         "| notebook | kernel peak (MB) |",
         "|---|---:|",
     ]
-    for r in nb_rows:
-        if "/solutions/" not in r["notebook"]:
-            lines.append(f"| {Path(r['notebook']).name} | {r['peak_mb']:.0f} |")
+    lines += [f"| {name} | {peak} |" for name, peak in sorted(peaks.items())]
     return "\n".join(lines + [MEMORY_END])
 
 
-def update_readme(nb_rows: list[dict]) -> None:
-    """Replace the README's memory table with this run's figures."""
+def update_readme(nb_rows: list[dict], keep_other_rows: bool = False) -> None:
+    """Replace the README's memory table with this run's figures (only their rows if asked)."""
     text = README.read_text()
     start, end = text.index(MEMORY_START), text.index(MEMORY_END) + len(MEMORY_END)
-    README.write_text(text[:start] + memory_block(nb_rows) + text[end:])
+    old = text[start:end] if keep_other_rows else ""
+    README.write_text(text[:start] + memory_block(nb_rows, old) + text[end:])
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process: kernels, workers, all."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _summary(output: str) -> str:
+    """pytest's last summary lines ("N passed, M failed in S s"), one per pytest run."""
+    found = re.findall(r"^=+ (.*(?:passed|failed|error).*) =+$", output, re.M)
+    return "; ".join(found) if found else "no pytest summary (see the output)"
+
+
+def bench_targets() -> list[dict]:
+    """Run each test target once; its wall time, exit status, pytest summary and load."""
+    rows = []
+    for name, (command, budget) in TARGETS.items():
+        print(f"  {name}: running `{' '.join(command)}` ...", flush=True)
+        load_before = _load()
+        cpu_before = _children_cpu()
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        cpu = _children_cpu() - cpu_before
+        log = ROOT / "build" / f"bench-{command[-1]}.log"  # the whole output, to read failures
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(done.stdout + done.stderr)
+        rows.append(
+            {
+                "target": name,
+                "seconds": seconds,
+                "cpu_s": cpu,
+                "budget_s": budget,
+                "status": done.returncode,
+                "summary": _summary(done.stdout + done.stderr),
+                "load": f"{load_before} before, {_load()} after",
+            }
+        )
+        print(f"  {name}: {seconds:.0f} s, exit {done.returncode} (output: {log})", flush=True)
+    return rows
+
+
+def targets_block(rows: list[dict]) -> str:
+    """The test-targets section of benchmarks/results.md."""
+    lines = [
+        TARGETS_START,
+        "## Test targets",
+        "",
+        f"Measured by `make bench` on {datetime.date.today().isoformat()}, one run each, with the "
+        "venv in place. Failures are listed as they were (the time is what this table is for); "
+        "the load average (1, 5, 15 min) says how busy the machine was. CPU is the user + system "
+        "time of every process the target ran; on an otherwise idle machine with 2 cores the "
+        "wall time would be about CPU / 2.",
+        "",
+        "| target | wall (s) | CPU (s) | budget (s) | time | exit | pytest | load average |",
+        "|---|---:|---:|---:|---|---:|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['target']} | {r['seconds']:.0f} | {r.get('cpu_s', 0):.0f} | {r['budget_s']} "
+            f"| {mark(r['seconds'] < r['budget_s'])} | {r['status']} | {r['summary']} "
+            f"| {r['load']} |"
+        )
+    return "\n".join(lines + [TARGETS_END])
+
+
+def with_targets(text: str, block: str | None) -> str:
+    """`text` (results.md) with its test-targets section replaced by `block`, or kept."""
+    old = ""
+    if TARGETS_START in (previous := RESULTS.read_text() if RESULTS.exists() else ""):
+        old = previous[previous.index(TARGETS_START) : previous.index(TARGETS_END)]
+        old += TARGETS_END
+    block = block or old
+    if TARGETS_START in text:
+        start, end = text.index(TARGETS_START), text.index(TARGETS_END) + len(TARGETS_END)
+        return text[:start] + block + text[end:]
+    return text.rstrip("\n") + ("\n\n" + block + "\n" if block else "\n")
 
 
 def main(argv: list[str]) -> int:
@@ -284,24 +398,47 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--actions", type=int, default=20, help="actions per widget control (at least 20)"
     )
+    parser.add_argument(
+        "--targets", action="store_true", help="also time make check and make test's pytest phase"
+    )
+    parser.add_argument("--targets-only", action="store_true", help="only time the test targets")
     parser.add_argument("notebooks", nargs="*", help="notebooks to time (default: all)")
     args = parser.parse_args(argv)
+    if args.targets_only:
+        print("Timing the test targets...", flush=True)
+        block = targets_block(bench_targets())
+        print(block)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+        RESULTS.write_text(with_targets(text, block))
+        print(f"Written to {RESULTS.relative_to(ROOT)}")
+        return 0
     paths = [Path(p).resolve() for p in args.notebooks] or (
         sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
         + sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))
     )
     print(f"Timing {len(paths)} notebooks, {args.runs} runs each...", flush=True)
     nb_rows, floor = bench_notebooks(paths, max(1, args.runs))
+    if args.notebooks:  # these notebooks only: print them, update their README rows
+        print()
+        print(report(nb_rows, floor, [], args.runs, args.actions))
+        update_readme(nb_rows, keep_other_rows=True)
+        print("README's memory table: rows of these notebooks updated")
+        return 0
     print(f"Timing widget actions, {args.actions} each...", flush=True)
     widget_rows = bench_widgets(max(2, args.actions))
     text = report(nb_rows, floor, widget_rows, args.runs, args.actions)
+    block = None
+    if args.targets:
+        print("Timing the test targets...", flush=True)
+        block = targets_block(bench_targets())
+    text = with_targets(text, block)
     print()
     print(text)
-    if not args.notebooks:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-        update_readme(nb_rows)
-        print(f"Written to {RESULTS.relative_to(ROOT)}; README's memory table updated")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+    update_readme(nb_rows)
+    print(f"Written to {RESULTS.relative_to(ROOT)}; README's memory table updated")
     return 0
 
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tools.sync_notebooks import BRANCH, repository  # noqa: E402
+from tools.sync_notebooks import BRANCH, book_url, repository  # noqa: E402
 
 __all__ = [
     "BOOK",
@@ -305,12 +305,6 @@ def explorer_caption(output: dict) -> str:
 def _plain(output: dict) -> str:
     text = output.get("data", {}).get("text/plain", "")
     return ("".join(text) if isinstance(text, list) else text).strip()
-
-
-def book_url() -> str:
-    """The book's address on GitHub Pages, from pyproject's repository URL (as the badges are)."""
-    owner, name = repository()
-    return f"https://{owner.lower()}.github.io/{name}/"
 
 
 def live_links(docname: str) -> list[tuple[str, str]]:

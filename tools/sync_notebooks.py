@@ -25,13 +25,15 @@ CELL_MARK = "# Colab only:"
 BINDER_START = "<!-- binder:start -->"
 BINDER_END = "<!-- binder:end -->"
 TABLE_START = "<!-- notebooks:start -->"
+BOOK_START = "<!-- book:start -->"
+BOOK_END = "<!-- book:end -->"
 TABLE_END = "<!-- notebooks:end -->"
 BRANCH = "main"
 
 
-def repository() -> tuple[str, str]:
+def repository(root: Path = ROOT) -> tuple[str, str]:
     """Return (owner, name) of the GitHub repository named in pyproject.toml."""
-    found = re.search(r'^Repository\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    found = re.search(r'^Repository\s*=\s*"([^"]+)"', (root / "pyproject.toml").read_text(), re.M)
     if not found:
         raise ValueError(
             'pyproject.toml needs Repository = "https://github.com/OWNER/REPO" in [project.urls]'
@@ -43,21 +45,27 @@ def repository() -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def colab_url(notebook: Path) -> str:
+def book_url(root: Path = ROOT) -> str:
+    """The book's address on GitHub Pages (make book, docs/book.md), from the repository URL."""
+    owner, name = repository(root)
+    return f"https://{owner.lower()}.github.io/{name}/"
+
+
+def colab_url(notebook: Path, root: Path = ROOT) -> str:
     """The Colab address that opens `notebook` from the repository's main branch."""
-    owner, name = repository()
-    relative = notebook.resolve().relative_to(ROOT).as_posix()
+    owner, name = repository(root)
+    relative = notebook.resolve().relative_to(root.resolve()).as_posix()
     return f"https://colab.research.google.com/github/{owner}/{name}/blob/{BRANCH}/{relative}"
 
 
-def badge(notebook: Path) -> str:
+def badge(notebook: Path, root: Path = ROOT) -> str:
     """The markdown of the Open in Colab badge for `notebook`."""
-    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook)})"
+    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook, root)})"
 
 
-def binder_badge() -> str:
+def binder_badge(root: Path = ROOT) -> str:
     """The markdown of the Binder badge that opens notebook 00 in JupyterLab."""
-    owner, name = repository()
+    owner, name = repository(root)
     url = (
         f"https://mybinder.org/v2/gh/{owner}/{name}/{BRANCH}"
         "?urlpath=lab/tree/notebooks/00_setup_check.ipynb"
@@ -65,19 +73,21 @@ def binder_badge() -> str:
     return f"[![Binder](https://mybinder.org/badge_logo.svg)]({url})"
 
 
-def colab_cell_source() -> str:
+def colab_cell_source(root: Path = ROOT) -> str:
     """The source of the first code cell: fetch the helper package in Colab, else do nothing."""
-    owner, name = repository()
+    owner, name = repository(root)
     return (
         f"{CELL_MARK} fetch Loop Lab's helper package (Colab has its own PyTorch). Elsewhere this\n"
         "# cell does nothing, and running it twice is harmless.\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        "    import importlib.util\n"
+        "    import importlib.metadata\n"
         "    import subprocess\n"
         "\n"
-        '    if importlib.util.find_spec("helpers") is None:\n'
+        "    try:  # Loop Lab's own package, not just any module called helpers\n"
+        '        importlib.metadata.distribution("loop-lab")\n'
+        "    except importlib.metadata.PackageNotFoundError:\n"
         f'        package = "loop-lab @ git+https://github.com/{owner}/{name}@{BRANCH}"\n'
         '        pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", package]\n'
         "        subprocess.run(pip, check=True)\n"
@@ -85,24 +95,24 @@ def colab_cell_source() -> str:
     )
 
 
-def notebooks() -> list[Path]:
+def notebooks(root: Path = ROOT) -> list[Path]:
     """Every notebook and solutions notebook, in reading order."""
-    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted(
-        (ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb")
+    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted(
+        (root / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb")
     )
 
 
-def synced(notebook: Path, nb: nbformat.NotebookNode) -> bool:
+def synced(notebook: Path, nb: nbformat.NotebookNode, root: Path = ROOT) -> bool:
     """Add or refresh the badge and the Colab cell in `nb`; return True if it changed."""
     changed = False
     header = nb.cells[0]
     lines = BADGE_LINE.sub("", header.source).split("\n")
     title, rest = lines[0], "\n".join(lines[1:]).lstrip("\n")
-    new_source = f"{title}\n\n{badge(notebook)}\n\n{rest}".rstrip("\n")
+    new_source = f"{title}\n\n{badge(notebook, root)}\n\n{rest}".rstrip("\n")
     if header.source != new_source:
         header.source, changed = new_source, True
     code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-    source = colab_cell_source()
+    source = colab_cell_source(root)
     if code and nb.cells[code[0]].source.startswith(CELL_MARK):
         if nb.cells[code[0]].source != source:
             nb.cells[code[0]].source, changed = source, True
@@ -119,20 +129,20 @@ def _title_and_time(notebook: Path) -> tuple[str, str]:
     return title, (f"{minutes.group(1)} min" if minutes else "")
 
 
-def readme_table() -> str:
+def readme_table(root: Path = ROOT) -> str:
     """The README's table of notebooks, generated from the notebooks' headers."""
     rows = [
         TABLE_START,
         "| # | Notebook | Time | Solutions | Colab |",
         "|---|---|---|---|---|",
     ]
-    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for notebook in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         title, time = _title_and_time(notebook)
         solutions = notebook.parent / "solutions" / f"{notebook.stem}_solutions.ipynb"
         solved = f"[solutions](notebooks/solutions/{solutions.name})" if solutions.exists() else "—"
         rows.append(
             f"| {notebook.name[:2]} | [{title}](notebooks/{notebook.name}) | {time} | {solved} "
-            f"| {badge(notebook)} |"
+            f"| {badge(notebook, root)} |"
         )
     rows.append(TABLE_END)
     return "\n".join(rows)
@@ -145,12 +155,15 @@ def _replace_between(text: str, start: str, end: str, new: str) -> str:
     return pattern.sub(lambda _: new, text)
 
 
-def synced_readme(text: str) -> str:
+def synced_readme(text: str, root: Path = ROOT) -> str:
     """Return the README text with its Binder badge and notebook table regenerated."""
     text = _replace_between(
-        text, BINDER_START, BINDER_END, f"{BINDER_START}{binder_badge()}{BINDER_END}"
+        text, BINDER_START, BINDER_END, f"{BINDER_START}{binder_badge(root)}{BINDER_END}"
     )
-    return _replace_between(text, TABLE_START, TABLE_END, readme_table())
+    text = _replace_between(
+        text, BOOK_START, BOOK_END, f"{BOOK_START}[the Loop Lab book]({book_url(root)}){BOOK_END}"
+    )
+    return _replace_between(text, TABLE_START, TABLE_END, readme_table(root))
 
 
 def main(argv: list[str]) -> int:

@@ -1,10 +1,20 @@
-"""Fixtures for the browser tests: a Chromium binary, or a clear failure saying what to install."""
+"""Fixtures for the browser tests: Chromium through pytest-playwright, one JupyterLab server.
+
+pytest-playwright gives the browser (one per test process) and a fresh context and page per
+test; what is ours is the Chromium binary (Debian's, since `playwright install` cannot download
+here), its flags, and the shared JupyterLab server (`lab_server`, started once per test
+process). `lab` hands a test a fresh page on that server and shuts down every kernel the test
+started, so the next notebook opens in a fresh kernel.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
-from tests.browser.jupyter import find_chromium
+from tests.browser.jupyter import CHROMIUM_FLAGS, WAIT_MS, Server, find_chromium, jupyter_server
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +27,37 @@ def chromium() -> str:
             "(tools/ensure_chromium.sh); or set LOOPLAB_CHROMIUM to a Chromium/Chrome binary."
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict, chromium: str) -> dict:
+    """pytest-playwright's launch options, with this machine's Chromium and our flags."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": chromium,
+        "headless": browser_type_launch_args.get("headless", True),
+        "args": CHROMIUM_FLAGS,
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict) -> dict:
+    """A tall page, so that a notebook's outputs fit without scrolling in screenshots."""
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 1600}}
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One JupyterLab on notebooks/ for every browser test in this test process."""
+    with jupyter_server(tmp_path_factory.mktemp("jupyterlab")) as server:
+        yield server
+
+
+@pytest.fixture
+def lab(lab_server: Server, page: Any) -> Iterator[Any]:
+    """A fresh page on the shared server; afterwards, every kernel the test started is gone."""
+    lab_server.shut_down_kernels()  # a kernel left by an earlier, failed teardown
+    page.set_default_timeout(WAIT_MS)
+    yield page
+    page.close()
+    lab_server.shut_down_kernels()

@@ -1,6 +1,9 @@
-"""A JupyterLab server and a headless Chromium for the browser tests, and what they check.
+"""A JupyterLab server for the browser tests, and what the tests check in its pages.
 
-The server is fresh for every notebook, binds 127.0.0.1 only, has autosave, news and update
+One server serves every browser test of a test process (tests/browser/conftest.py starts it
+once); each test opens its notebook in a fresh Chromium context (pytest-playwright) and in a
+workspace of its own, and every kernel it started is shut down after it, so each notebook gets
+a fresh kernel and a fresh page. The server binds 127.0.0.1 only, has autosave, news and update
 checks turned off, and is stopped with every kernel it started, even when a test fails.
 """
 
@@ -8,10 +11,10 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -43,6 +46,11 @@ SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# Every wait in a browser test: generous, so that a loaded 2-core machine (load 5-10, another
+# test run beside this one) passes; a wait ends as soon as its condition holds.
+WAIT_MS = 300_000
+SERVER_START_S = 300
+_WORKSPACES = itertools.count()
 
 
 def find_chromium() -> str | None:
@@ -67,20 +75,46 @@ def _free_port() -> int:
 
 @dataclass
 class Server:
-    """A running JupyterLab: its base URL and token."""
+    """A running JupyterLab: its base URL, token, process and the folder it serves."""
 
     url: str
     token: str
     process: subprocess.Popen
+    root: Path
 
     def lab_url(self, notebook: Path) -> str:
-        relative = notebook.resolve().relative_to(ROOT / "notebooks")
-        return f"{self.url}/lab/tree/{relative.as_posix()}?token={self.token}"
+        """The address that opens `notebook` in a new, empty workspace (no tab restored)."""
+        relative = notebook.resolve().relative_to(self.root.resolve()).as_posix()
+        workspace = f"test-{next(_WORKSPACES)}-{secrets.token_hex(4)}"
+        return f"{self.url}/lab/workspaces/{workspace}/tree/{relative}?token={self.token}"
+
+    def _api(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(
+            f"{self.url}/api/{path}",
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def kernels(self) -> list[dict]:
+        """The kernels running on this server."""
+        return self._api("GET", "kernels")
+
+    def shut_down_kernels(self) -> None:
+        """End every session and kernel, so that the next notebook opened gets a fresh kernel."""
+        for session in self._api("GET", "sessions"):
+            self._api("DELETE", f"sessions/{session['id']}")
+        for kernel in self._api("GET", "kernels"):
+            self._api("DELETE", f"kernels/{kernel['id']}")
 
 
 @contextmanager
-def jupyter_server(tmp: Path, disabled_extensions: tuple[str, ...] = ()):
-    """Start JupyterLab on notebooks/ in a private config; stop it and its kernels afterwards."""
+def jupyter_server(
+    tmp: Path, disabled_extensions: tuple[str, ...] = (), root: Path = ROOT / "notebooks"
+):
+    """Start JupyterLab on `root` in a private config; stop it and its kernels afterwards."""
     dirs = {name: tmp / name for name in ("config", "runtime", "settings", "workspaces")}
     for folder in dirs.values():
         folder.mkdir(parents=True, exist_ok=True)
@@ -114,7 +148,7 @@ def jupyter_server(tmp: Path, disabled_extensions: tuple[str, ...] = ()):
         "--port-retries=0",
         f"--IdentityProvider.token={token}",
         "--LabApp.expose_app_in_browser=True",
-        f"--ServerApp.root_dir={ROOT / 'notebooks'}",
+        f"--ServerApp.root_dir={root}",
         "--ServerApp.open_browser=False",
     ]
     if os.geteuid() == 0:
@@ -123,7 +157,7 @@ def jupyter_server(tmp: Path, disabled_extensions: tuple[str, ...] = ()):
     process = subprocess.Popen(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    server = Server(f"http://127.0.0.1:{port}", token, process)
+    server = Server(f"http://127.0.0.1:{port}", token, process, root)
     try:
         _wait_for_status(server, tmp / "server.log")
         yield server
@@ -132,7 +166,7 @@ def jupyter_server(tmp: Path, disabled_extensions: tuple[str, ...] = ()):
         log.close()
 
 
-def _wait_for_status(server: Server, log: Path, timeout: float = 60) -> None:
+def _wait_for_status(server: Server, log: Path, timeout: float = SERVER_START_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -144,7 +178,8 @@ def _wait_for_status(server: Server, log: Path, timeout: float = 60) -> None:
                 if r.status == 200:
                     return
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     raise RuntimeError(
         f"JupyterLab did not answer /api/status in {timeout} s:\n{log.read_text()[-2000:]}"
     )
@@ -165,29 +200,6 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=10)
 
 
-@contextmanager
-def chromium_page(tmp: Path, executable: str):
-    """A headless Chromium page with a fresh profile."""
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp / "chromium-profile"
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=executable,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 1600},
-        )
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(60_000)
-            yield page
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
-
-
 KERNEL_IDLE = """() => {
   const app = window.jupyterapp;
   const widget = app && app.shell.currentWidget;
@@ -197,7 +209,7 @@ KERNEL_IDLE = """() => {
 }"""
 
 
-def open_and_run_all(page: Any, server: Server, notebook: Path, timeout_ms: int = 120_000) -> dict:
+def open_and_run_all(page: Any, server: Server, notebook: Path, timeout_ms: int = WAIT_MS) -> dict:
     """Open a notebook, wait for its kernel, Run All, and return the notebook model as JSON."""
     page.goto(server.lab_url(notebook))
     page.wait_for_function(KERNEL_IDLE, timeout=timeout_ms)
@@ -216,7 +228,7 @@ def count_live_widget_views(page: Any) -> int:
     return page.evaluate(f"() => {LIVE_VIEWS}")
 
 
-def wait_for_widget_views(page: Any, expected: int, timeout_ms: int = 30_000) -> int:
+def wait_for_widget_views(page: Any, expected: int, timeout_ms: int = WAIT_MS) -> int:
     """Wait (up to timeout_ms) until `expected` widget views are live; return how many are."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -288,7 +300,7 @@ EVERY_CELL_RAN = """() => {
 }"""
 
 
-def wait_for_every_cell(page: Any, timeout_ms: int = 120_000) -> dict:
+def wait_for_every_cell(page: Any, timeout_ms: int = WAIT_MS) -> dict:
     """Wait until the kernel is idle and every non-empty code cell has run; return the model.
 
     `notebook:run-all-cells` can resolve before the kernel has run every queued cell; Run All
@@ -296,3 +308,16 @@ def wait_for_every_cell(page: Any, timeout_ms: int = 120_000) -> dict:
     """
     page.wait_for_function(EVERY_CELL_RAN, timeout=timeout_ms, polling=200)
     return page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.toJSON()")
+
+
+def assert_front_end_shows_everything(page: Any, model: dict, screenshot: Path) -> None:
+    """Every cell ran without error, every widget rendered live, every image decoded."""
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert problems_in_model(model) == []
+    expected_views = widget_outputs_in_model(model)
+    assert wait_for_widget_views(page, expected_views) == expected_views, (
+        "a widget did not render live"
+    )
+    assert broken_images_in_page(page) == 0, "an image output failed to decode in the browser"
+    assert page.locator(".jp-OutputArea-output", has_text="Error displaying widget").count() == 0

@@ -1,9 +1,11 @@
 """The explorers, driven in a real JupyterLab page: clicks and key presses go through the browser.
 
 Each test runs its notebook with Run All (the notebook's own cells leave every explorer in a known
-state), then uses the explorers as a learner would and waits, after every action, for the
-kernel's answer to appear in the page. An element screenshot of each explorer is written to
-build/screenshots/ (docs/images/ holds copies of them).
+state) and checks what test_run_all.py checks for the other widget notebooks (every cell ran
+without error, every widget rendered live, every image decoded): 05 and 06 run in the browser
+here only, once each. Then it uses the explorers as a learner would and waits, after every
+action, for the kernel's answer to appear in the page. An element screenshot of each explorer
+is written to build/screenshots/ (docs/images/ holds copies of them).
 """
 
 from __future__ import annotations
@@ -19,15 +21,13 @@ import pytest
 
 from tests.browser.jupyter import (
     ROOT,
-    chromium_page,
-    jupyter_server,
+    WAIT_MS,
+    assert_front_end_shows_everything,
     open_and_run_all,
-    problems_in_model,
-    wait_for_every_cell,
 )
 
 pytestmark = pytest.mark.browser
-WAIT = 60_000  # ms for every wait on the kernel: generous, the machine may be busy
+WAIT = WAIT_MS  # ms for every wait on the kernel: generous, the machine may be busy
 SCREENSHOTS = ROOT / "build" / "screenshots"
 NOTEBOOK_05 = ROOT / "notebooks" / "05_optimizer_step.ipynb"
 NOTEBOOK_06 = ROOT / "notebooks" / "06_zero_grad_and_accumulation.ipynb"
@@ -228,15 +228,13 @@ def _drive_learning_rate_explorer(page: Any) -> None:
     assert _png(image) != new_png, "the figure did not change with the optimizer"
 
 
-def test_training_step_and_learning_rate_explorers_in_the_browser(chromium, tmp_path):
+def test_training_step_and_learning_rate_explorers_in_the_browser(lab, lab_server):
     expected = _reference_step()
     before = _digest(NOTEBOOK_05)
-    with jupyter_server(tmp_path) as server, chromium_page(tmp_path, chromium) as page:
-        open_and_run_all(page, server, NOTEBOOK_05)
-        model = wait_for_every_cell(page)
-        assert problems_in_model(model) == []
-        _drive_training_step_explorer(page, expected)
-        _drive_learning_rate_explorer(page)
+    model = open_and_run_all(lab, lab_server, NOTEBOOK_05)
+    assert_front_end_shows_everything(lab, model, SCREENSHOTS / f"{NOTEBOOK_05.stem}.png")
+    _drive_training_step_explorer(lab, expected)
+    _drive_learning_rate_explorer(lab)
     assert _digest(NOTEBOOK_05) == before, "the browser run changed the notebook file"
 
 
@@ -253,43 +251,42 @@ WITH_BATCHNORM = [
 ]
 
 
-def test_accumulation_explorer_in_the_browser(chromium, tmp_path):
+def test_accumulation_explorer_in_the_browser(lab, lab_server):
     before = _digest(NOTEBOOK_06)
-    with jupyter_server(tmp_path) as server, chromium_page(tmp_path, chromium) as page:
-        open_and_run_all(page, server, NOTEBOOK_06)
-        model = wait_for_every_cell(page)
-        assert problems_in_model(model) == []
-        root = _explorer(page, page.locator("label.widget-label", has_text="micro-batches K"))
-        handle, readout = _slider(root, page, "micro-batches K")
-        message = root.locator(".looplab-message")
-        table = root.locator(".looplab-accumulation")
-        rows = table.locator("tbody tr")
+    page = lab
+    model = open_and_run_all(page, lab_server, NOTEBOOK_06)
+    assert_front_end_shows_everything(page, model, SCREENSHOTS / f"{NOTEBOOK_06.stem}.png")
+    root = _explorer(page, page.locator("label.widget-label", has_text="micro-batches K"))
+    handle, readout = _slider(root, page, "micro-batches K")
+    message = root.locator(".looplab-message")
+    table = root.locator(".looplab-accumulation")
+    rows = table.locator("tbody tr")
 
-        # The notebook's last cell set K=4, loss / K, even micro-batches, no BatchNorm.
-        _expect(readout).to_have_text("4")
-        _expect(table).to_contain_text("48 samples in 4 micro-batches of sizes 12, 12, 12, 12;")
-        _expect(message).to_contain_text("The gradients are equal.")
+    # The notebook's last cell set K=4, loss / K, even micro-batches, no BatchNorm.
+    _expect(readout).to_have_text("4")
+    _expect(table).to_contain_text("48 samples in 4 micro-batches of sizes 12, 12, 12, 12;")
+    _expect(message).to_contain_text("The gradients are equal.")
 
-        _press(handle, "ArrowRight", 2)
-        _expect(readout).to_have_text("6")
-        _expect(table).to_contain_text(
-            "48 samples in 6 micro-batches of sizes 8, 8, 8, 8, 8, 8; each micro-batch loss is "
-            "multiplied by 1/6 before backward().",
-            timeout=WAIT,
-        )
-        _expect(message).to_contain_text("dividing each by 6")
-        _expect(rows.locator("td:nth-child(1)")).to_have_text(PARAMETERS)
-        _expect(rows.locator("td:nth-child(5)")).to_have_text(["equal"] * len(PARAMETERS))
+    _press(handle, "ArrowRight", 2)
+    _expect(readout).to_have_text("6")
+    _expect(table).to_contain_text(
+        "48 samples in 6 micro-batches of sizes 8, 8, 8, 8, 8, 8; each micro-batch loss is "
+        "multiplied by 1/6 before backward().",
+        timeout=WAIT,
+    )
+    _expect(message).to_contain_text("dividing each by 6")
+    _expect(rows.locator("td:nth-child(1)")).to_have_text(PARAMETERS)
+    _expect(rows.locator("td:nth-child(5)")).to_have_text(["equal"] * len(PARAMETERS))
 
-        batchnorm = root.get_by_role("checkbox", name="BatchNorm layer")
-        _expect(batchnorm).not_to_be_checked()
-        batchnorm.check()
-        _expect(message).to_contain_text("The gradients are different. BatchNorm in train mode")
-        _expect(rows.locator("td:nth-child(1)")).to_have_text(WITH_BATCHNORM)
-        # hidden.bias agrees only because BatchNorm subtracts the mean right after it.
-        _expect(rows.locator("td:nth-child(5)")).to_have_text(
-            ["differs", "equal", "differs", "differs", "differs", "differs"]
-        )
-        _expect(table).to_contain_text("6 micro-batches")  # the K from the slider is kept
-        _screenshot(page, root, "accumulation_explorer")
+    batchnorm = root.get_by_role("checkbox", name="BatchNorm layer")
+    _expect(batchnorm).not_to_be_checked()
+    batchnorm.check()
+    _expect(message).to_contain_text("The gradients are different. BatchNorm in train mode")
+    _expect(rows.locator("td:nth-child(1)")).to_have_text(WITH_BATCHNORM)
+    # hidden.bias agrees only because BatchNorm subtracts the mean right after it.
+    _expect(rows.locator("td:nth-child(5)")).to_have_text(
+        ["differs", "equal", "differs", "differs", "differs", "differs"]
+    )
+    _expect(table).to_contain_text("6 micro-batches")  # the K from the slider is kept
+    _screenshot(page, root, "accumulation_explorer")
     assert _digest(NOTEBOOK_06) == before, "the browser run changed the notebook file"
