@@ -10,9 +10,19 @@ One module per job:
   widgets      explorers a learner clicks through, one phase of the loop at a time
 """
 
+from typing import Any
+
 from helpers.checks import check
 from helpers.environment import pick_device, seed_everything
 from helpers.errors import expect_error
-from helpers.figures import show_figure
 
 __all__ = ["check", "expect_error", "pick_device", "seed_everything", "show_figure"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import show_figure (matplotlib, ipywidgets) only when a notebook asks for it."""
+    if name == "show_figure":
+        from helpers.figures import show_figure
+
+        return show_figure
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from matplotlib.figure import Figure
 from torch import nn
+
+if TYPE_CHECKING:  # matplotlib is imported by whoever draws a figure, not by every notebook
+    from matplotlib.figure import Figure
 
 __all__ = [
     "first_line",
