@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import shutil
 import subprocess
 import sys
 import threading
@@ -20,7 +19,8 @@ from typing import Any
 import pytest
 
 from tests.book.crawl import Visit, crawl
-from tests.browser.jupyter import CHROMIUM_FLAGS, ROOT, find_chromium
+from tests.browser.conftest import browser_type_launch_args, chromium  # noqa: F401
+from tests.browser.jupyter import ROOT
 
 HTML = ROOT / "build" / "book" / "html"
 SOURCES = ["README.md", "docs/instructor-guide.md", "tools/book.py", "tools/sync_notebooks.py"]
@@ -68,33 +68,17 @@ def book_url(book_html: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def book_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One headless Chromium page for every book test; requests off this machine are stubbed."""
-    from playwright.sync_api import sync_playwright
-
-    executable = find_chromium()
-    if executable is None:
-        pytest.fail(
-            "No Chromium found for the book tests. `make test` installs it "
-            "(tools/ensure_chromium.sh); or set LOOPLAB_CHROMIUM to a Chromium/Chrome binary."
-        )
-    profile = tmp_path_factory.mktemp("book-chromium")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=executable,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 900},
-        )
-        try:
-            context.route("**/*", _stub_outside)
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(60_000)
-            yield page
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
+def book_page(browser: Any) -> Iterator[Any]:
+    """One Chromium page for every book test (pytest-playwright's browser, the same one the
+    JupyterLab tests use in this process); requests off this machine are stubbed."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        context.route("**/*", _stub_outside)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+    finally:
+        context.close()
 
 
 # The badges (Colab, Binder) are images from other sites; the tests run offline, so they get a
