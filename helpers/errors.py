@@ -12,6 +12,8 @@ import re
 import textwrap
 from types import TracebackType
 
+from helpers._util import first_line
+
 __all__ = ["expect_error"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -93,5 +95,4 @@ class expect_error:  # noqa: N801 - used like a function: `with expect_error(...
 
 
 def _first_line(error: BaseException) -> str:
-    text = _ANSI.sub("", str(error)).strip()
-    return text.splitlines()[0] if text else "(no message)"
+    return _ANSI.sub("", first_line(error, limit=10_000)).strip() or "(no message)"
