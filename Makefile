@@ -28,7 +28,7 @@ PYTEST := $(VENV)/bin/pytest -n $(WORKERS) --dist loadscope
 
 help:
 	@echo "make lab      start JupyterLab on notebooks/ (PORT=$(PORT))"
-	@echo "make check    lint + unit tests + every notebook (strict nbval); no browser or slow tests"
+	@echo "make check    lint + unit tests + every notebook (strict nbval; solutions in one process); no browser or slow tests"
 	@echo "make test     make check's steps + browser tests (the full proof; CI runs it)"
 	@echo "make execute  re-run notebooks and store outputs (NB=notebooks/NN_name.ipynb for one)"
 	@echo "make notebook scaffold a new notebook: make notebook NN=14 NAME=short_name [TITLE=\"...\"]"
@@ -102,12 +102,15 @@ format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix helpers tests tools notebooks
 	$(VENV)/bin/ruff format helpers tests tools notebooks
 
-# The inner loop: lint, the unit tests and every notebook once under strict nbval; not the browser
-# tests, nor the tests marked slow (more than 10 s each: DDP processes, torchrun, the ipywidgets
-# 7.7 venv, the scaffold in a copy; tests/conftest.py lists them). make test runs those too.
+# The inner loop: lint, the unit tests and every learner notebook once under strict nbval; the
+# solutions notebooks run in one process (tests/test_answer_key.py: every check passes) rather
+# than in a kernel each. Not the browser tests, nor the tests marked slow (more than 10 s each:
+# DDP processes, torchrun, the ipywidgets 7.7 venv, the scaffold in a copy; tests/conftest.py
+# lists them). make test runs those too, and the solutions under strict nbval. The notebooks come
+# first on the command line so that the longest runs start first on the two workers.
 check: $(VENV)/.dev-installed $(IW7)/.installed
 	$(MAKE) --no-print-directory lint
-	$(PYTEST) -m "not browser and not slow" $(NBVAL) $(PYTEST_ARGS) tests notebooks
+	$(PYTEST) -m "not browser and not slow" $(NBVAL) $(PYTEST_ARGS) notebooks/[0-9]*.ipynb tests
 
 # The full proof (.ci/run calls it): make check's steps plus the slow tests, then the browser
 # tests, which run only the notebooks whose widgets the browser must show
@@ -124,7 +127,7 @@ test: $(VENV)/.dev-installed $(IW7)/.installed
 # first run failed, so that one make test reports every failure; it fails if either did.
 test-pytest: $(VENV)/.dev-installed $(IW7)/.installed
 	@status=0; \
-	$(PYTEST) -m "not browser" $(NBVAL) $(PYTEST_ARGS) tests notebooks || status=1; \
+	$(PYTEST) -m "not browser and not answer_key" $(NBVAL) $(PYTEST_ARGS) notebooks tests || status=1; \
 	$(MAKE) --no-print-directory book || status=1; \
 	$(PYTEST) -m browser --output=build/playwright $(PYTEST_ARGS) tests/browser tests/book || status=1; \
 	exit $$status

@@ -1,11 +1,14 @@
 """Data parallelism on one machine: DistributedDataParallel with the gloo backend, on the CPU.
 
-Processes started with "spawn" cannot import code defined in a notebook, so the problem and
-the per-rank training function live in helpers/train_ddp.py (the script torchrun runs), and
-`ddp_compare` starts the processes, collects what rank 0 saw, and always stops every process it
-started, even when a rank fails. Each process runs this file by its path (runpy), not as
-helpers.distributed, and loads train_ddp.py by its path too: it imports PyTorch and nothing of
-the helper package, and starts about half a second sooner.
+`ddp_compare` starts the rank processes, collects what rank 0 saw, and always stops every
+process it started, even when a rank fails. On Linux (Colab, Binder, most servers) it forks
+them: each rank is a copy of this process with PyTorch already imported, and starts in a
+fraction of a second. Elsewhere fork is unsafe (macOS) or missing (Windows), so it spawns fresh
+interpreters, which cannot import code defined in a notebook: that is one reason the problem
+and the per-rank training function live in helpers/train_ddp.py (the script torchrun runs). A
+spawned rank runs this file by its path (runpy), not as helpers.distributed, and loads
+train_ddp.py by its path too: it imports PyTorch and nothing of the helper package, and starts
+about half a second sooner.
 
 Everything here runs on the CPU, on purpose and on every machine, GPUs or not. Notebook 12
 compares what two ranks compute with what one process computes, and that comparison must run
@@ -291,23 +294,35 @@ def _first_report(results: Any, processes: list[Any], timeout: float) -> tuple[s
             )
 
 
+def _start_method() -> str:
+    """How ddp_compare starts its ranks: "fork" on Linux, "spawn" where fork is unsafe or missing."""
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
 def _spawn_ranks(world_size: int, options: dict[str, Any]) -> dict[str, Any]:
     """Start `world_size` worker processes, return rank 0's report; stop them all, whatever happens."""
-    context = mp.get_context("spawn")
+    method = _start_method()
+    context = mp.get_context(method)
     results = context.Queue()
     port = _free_port()
-    processes = [
-        context.Process(  # the worker file by its path: the process skips the helper package
-            target=runpy.run_path,
-            args=(str(WORKER),),
-            kwargs={
-                "init_globals": {"WORKER_ARGS": (rank, world_size, port, options, results)},
-                "run_name": "__ddp_worker__",
-            },
-            daemon=True,
-        )
-        for rank in range(world_size)
-    ]
+    if method == "fork":
+        # Each rank's first optimizer or DDP call imports torch._dynamo (a second or two). Import
+        # it once here, and every forked rank starts with it, instead of each rank paying.
+        importlib.import_module("torch._dynamo")
+    processes = []
+    for rank in range(world_size):
+        args = (rank, world_size, port, options, results)
+        if method == "fork":  # a copy of this process: _worker is already here
+            processes.append(context.Process(target=_worker, args=args, daemon=True))
+        else:  # a fresh interpreter runs the worker file by its path, skipping the helper package
+            processes.append(
+                context.Process(
+                    target=runpy.run_path,
+                    args=(str(WORKER),),
+                    kwargs={"init_globals": {"WORKER_ARGS": args}, "run_name": "__ddp_worker__"},
+                    daemon=True,
+                )
+            )
     try:
         for process in processes:
             process.start()

@@ -12,6 +12,7 @@ import pytest
 SLOW_TESTS = {
     ("tests/test_distributed.py", "test_the_torchrun_script_trains_two_ranks"),
     ("tests/test_distributed.py", "test_a_failing_rank_raises_a_clear_error_and_leaves_no_process"),
+    ("tests/test_multinode.py", "test_two_launchers_with_the_notebooks_command_train_as_one_job"),
     ("tests/test_gpu_check.py", "test_the_nccl_run_of_train_ddp_reports_the_scripts_own_message"),
     ("tests/test_ipywidgets7.py", "test_every_explorer_works_on_ipywidgets_7_7"),
     ("tests/test_widget_learning_rate.py", "test_any_sequence_of_settings_gives_a_run_or_a_divergence"),

@@ -17,8 +17,9 @@ def test_budgets_follow_the_notebook_number():
 
 @pytest.mark.slow
 def test_a_real_run_reports_time_and_kernel_memory():
-    seconds, peak_mb = bench.run_once(bench.floor_notebook(), bench.ROOT / "notebooks")
+    seconds, peak_mb, teardown = bench.run_once(bench.floor_notebook(), bench.ROOT / "notebooks")
     assert 0 < seconds < 600  # seconds, not ms; generous: a loaded 2-core machine is slow
+    assert 0 < teardown < 600  # the kernel's shutdown, timed apart from the run
     assert 100 < peak_mb < 5000  # importing torch alone takes a few hundred MB
 
 
@@ -39,6 +40,7 @@ def test_report_marks_figures_over_budget():
             "median_s": 5.0,
             "ratio": 1.5,
             "peak_mb": 700,
+            "teardown_s": 1.0,
             "budget_s": 8,
         },
         {
@@ -46,6 +48,7 @@ def test_report_marks_figures_over_budget():
             "median_s": 9.0,
             "ratio": 2.7,
             "peak_mb": 1300,
+            "teardown_s": 1.0,
             "budget_s": 8,
         },
     ]
@@ -61,7 +64,7 @@ def test_report_marks_figures_over_budget():
 
 
 def test_solutions_count_in_the_total_but_not_in_the_learners_collection():
-    row = {"median_s": 50.0, "ratio": 15.0, "peak_mb": 700, "budget_s": 8}
+    row = {"median_s": 50.0, "ratio": 15.0, "peak_mb": 700, "budget_s": 8, "teardown_s": 1.0}
     rows = [
         {**row, "notebook": "notebooks/01_a.ipynb"},
         {**row, "notebook": "notebooks/solutions/01_a_solutions.ipynb"},
@@ -76,7 +79,7 @@ def test_readme_memory_table_is_rewritten_for_every_learner_notebook(tmp_path, m
     readme.write_text(f"before\n{bench.MEMORY_START}\nold\n{bench.MEMORY_END}\nafter\n")
     monkeypatch.setattr(bench, "README", readme)
     monkeypatch.setattr(bench, "FLOOR_PEAK_MB", 512.0)
-    row = {"median_s": 5.0, "ratio": 1.5, "budget_s": 8}
+    row = {"median_s": 5.0, "ratio": 1.5, "budget_s": 8, "teardown_s": 1.0}
     bench.update_readme(
         [
             {**row, "notebook": "notebooks/01_a.ipynb", "peak_mb": 640.4},
@@ -96,7 +99,7 @@ def test_a_one_notebook_bench_updates_only_its_own_readme_row(tmp_path, monkeypa
         f"before\n{bench.MEMORY_START}\nMeasured...\n\n{old_rows}\n{bench.MEMORY_END}\n"
     )
     monkeypatch.setattr(bench, "README", readme)
-    row = {"median_s": 5.0, "ratio": 1.5, "budget_s": 8}
+    row = {"median_s": 5.0, "ratio": 1.5, "budget_s": 8, "teardown_s": 1.0}
     bench.update_readme(
         [{**row, "notebook": "notebooks/14_new.ipynb", "peak_mb": 650.2}], keep_other_rows=True
     )

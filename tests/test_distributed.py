@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import psutil
@@ -118,9 +119,15 @@ def test_the_no_sync_loop_is_written_once_in_helpers():
     assert sum(s.count("for k in range(accumulate)") for s in sources) == 1
 
 
-def test_a_failing_rank_raises_a_clear_error_and_leaves_no_process():
+def test_a_failing_rank_raises_a_clear_error_and_leaves_no_process(monkeypatch):
+    """Through spawn, as on macOS and Windows: a fresh interpreter loads the worker by its path,
+    joins the group and reports; the forked ranks (every other test here, on Linux) run the
+    same _worker."""
+    import helpers.distributed as distributed
     from helpers.distributed import _spawn_ranks
 
+    monkeypatch.setattr(distributed, "_start_method", lambda: "spawn")
+    resource_tracker.ensure_running()  # spawn starts it once per process, to stay: not a rank
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     options = {"batch_per_rank": 8, "micro_batches": 4, "seed": 0, "timeout": 120.0}
     with pytest.raises(
