@@ -235,6 +235,10 @@ def _caveat_runs(rank: int, world: int, options: dict[str, Any]) -> dict[str, An
 
 def _worker(rank: int, world_size: int, port: int, options: dict[str, Any], results: Any) -> None:
     """Join the group, run everything, send rank 0's report (or any rank's error), and leave."""
+    # A rank reports through `results` only. Some PyTorch releases print gloo's connection lines
+    # ("[Gloo] Rank 1 is connected to 1 peer ranks...") to file descriptor 1, which a notebook
+    # kernel forwards into the cell's output: the rank's stdout goes nowhere instead.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     try:
         torch.set_num_threads(1)
         dist.init_process_group(
