@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 from pathlib import Path
 
@@ -43,24 +42,13 @@ def _global_torch_state():
         torch.set_default_dtype(dtype)
 
 
-@contextlib.contextmanager
-def _in_folder(folder: Path):
-    """Work in `folder`, as a kernel started for a notebook there does (contextlib.chdir: 3.11+)."""
-    before = Path.cwd()
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
 def run_notebook_code(path: Path) -> str:
-    """Run every code cell of `path` in one fresh namespace (cwd: its folder); return stdout."""
+    """Run every code cell of `path` in one fresh namespace; return what it printed."""
     notebook = nbformat.read(path, as_version=4)
     namespace: dict = {"__name__": "__main__"}
     transform = TransformerManager().transform_cell  # IPython syntax, as the kernel reads it
     out = io.StringIO()
-    with _global_torch_state(), _in_folder(path.parent), contextlib.redirect_stdout(out):
+    with _global_torch_state(), contextlib.redirect_stdout(out):
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type == "code":
                 code = compile(transform(cell.source), f"{path.name}, cell {index}", "exec")
@@ -73,7 +61,8 @@ def test_every_solutions_notebook_is_here():
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name[:2])
-def test_every_worked_solution_passes_its_check(path):
+def test_every_worked_solution_passes_its_check(path, monkeypatch):
+    monkeypatch.chdir(path.parent)  # where Jupyter starts the notebook's kernel
     calls = sum(
         len(CHECK_CALL.findall(cell.source))
         for cell in nbformat.read(path, as_version=4).cells
