@@ -103,11 +103,11 @@ format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format helpers tests tools notebooks
 
 # The inner loop: lint, the unit tests and every learner notebook once under strict nbval; the
-# solutions notebooks run in one process (tests/test_answer_key.py: every check passes) rather
-# than in a kernel each. Not the browser tests, nor the tests marked slow (more than 10 s each:
-# DDP processes, torchrun, the ipywidgets 7.7 venv, the scaffold in a copy; tests/conftest.py
-# lists them). make test runs those too, and the solutions under strict nbval. The notebooks come
-# first on the command line so that the longest runs start first on the two workers.
+# solutions notebooks run in one process (tests/test_answer_key.py: every check passes and every
+# stored output is what the cell prints) rather than in a kernel each. Not the browser tests, nor
+# the tests marked slow (more than 10 s each: DDP processes, torchrun, the ipywidgets 7.7 venv,
+# the scaffold in a copy; tests/conftest.py lists them). make test runs those too. The notebooks
+# come first on the command line so that the longest runs start first on the two workers.
 check: $(VENV)/.dev-installed $(IW7)/.installed
 	$(MAKE) --no-print-directory lint
 	$(PYTEST) -m "not browser and not slow" $(NBVAL) $(PYTEST_ARGS) notebooks/[0-9]*.ipynb tests
@@ -127,7 +127,7 @@ test: $(VENV)/.dev-installed $(IW7)/.installed
 # first run failed, so that one make test reports every failure; it fails if either did.
 test-pytest: $(VENV)/.dev-installed $(IW7)/.installed
 	@status=0; \
-	$(PYTEST) -m "not browser and not answer_key" $(NBVAL) $(PYTEST_ARGS) notebooks tests || status=1; \
+	$(PYTEST) -m "not browser" $(NBVAL) $(PYTEST_ARGS) notebooks/[0-9]*.ipynb tests || status=1; \
 	$(MAKE) --no-print-directory book || status=1; \
 	$(PYTEST) -m browser --output=build/playwright $(PYTEST_ARGS) tests/browser tests/book || status=1; \
 	exit $$status
