@@ -10,7 +10,6 @@ import pytest
 # module may instead mark its tests with @pytest.mark.slow; tests/test_bench.py and
 # tests/test_new_notebook.py do.
 SLOW_TESTS = {
-    ("tests/test_distributed.py", "test_the_torchrun_script_trains_two_ranks"),
     ("tests/test_distributed.py", "test_a_failing_rank_raises_a_clear_error_and_leaves_no_process"),
     ("tests/test_multinode.py", "test_two_launchers_with_the_notebooks_command_train_as_one_job"),
     ("tests/test_gpu_check.py", "test_the_nccl_run_of_train_ddp_reports_the_scripts_own_message"),
