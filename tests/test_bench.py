@@ -69,8 +69,10 @@ def test_solutions_count_in_the_total_but_not_in_the_learners_collection():
         {**row, "notebook": "notebooks/01_a.ipynb"},
         {**row, "notebook": "notebooks/solutions/01_a_solutions.ipynb"},
     ]
-    text = bench.report(rows, 3.3, [], runs=3, repeats=20)
+    text = bench.report(rows, 3.3, [], runs=3, repeats=20, lesson_floor=6.0)
     assert "one after another: 50.0 s (budget 85 s) ✅" in text
+    assert "Lesson floor (a notebook that imports torch" in text and "): 6.00 s" in text
+    assert "1 × the lesson floor is 6.0 s" in text
     assert "solutions included, one after another: 100.0 s" in text
 
 

@@ -36,6 +36,13 @@ PEAK_CELL = (
     "print('LOOPLAB_PEAK_KB', _peak // 1024 if _s.platform == 'darwin' else _peak)"
 )
 FLOOR_SOURCE = "import torch"
+# What nearly every notebook pays before its own lesson: torch, pyplot (every notebook plots) and
+# one optimizer, whose first use imports torch._dynamo (torch/_compile.py), as a DataLoader's
+# or torchvision's import does. The collection's budget cannot go below N times this.
+LESSON_FLOOR_SOURCE = (
+    "import matplotlib.pyplot as plt\nimport torch\n"
+    "torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1).zero_grad()"
+)
 MEMORY_BUDGET_MB = 1200
 COLLECTION_BUDGET_S = 85
 WIDGET_BUDGET_MS = 100
@@ -86,9 +93,9 @@ def run_once(nb: nbformat.NotebookNode, cwd: Path) -> tuple[float, float, float]
     return replies[-1] - start, peak_kb / 1024, end - replies[-1]
 
 
-def floor_notebook() -> nbformat.NotebookNode:
-    """A notebook that only imports torch: the floor every notebook stands on."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FLOOR_SOURCE)])
+def floor_notebook(source: str = FLOOR_SOURCE) -> nbformat.NotebookNode:
+    """A notebook of one cell (by default only `import torch`): the floor every notebook stands on."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
@@ -97,10 +104,13 @@ def floor_notebook() -> nbformat.NotebookNode:
     return nb
 
 
-def bench_notebooks(paths: list[Path], runs: int) -> tuple[list[dict], float]:
-    """Median time and peak memory of each notebook over `runs` runs, and the floor."""
+def bench_notebooks(paths: list[Path], runs: int) -> tuple[list[dict], float, float]:
+    """Median time and peak memory of each notebook over `runs` runs, the floor, the lesson floor."""
     floor_runs = [run_once(floor_notebook(), ROOT / "notebooks") for _ in range(runs)]
     floor = statistics.median(r[0] for r in floor_runs)
+    lesson_floor = statistics.median(
+        run_once(floor_notebook(LESSON_FLOOR_SOURCE), ROOT / "notebooks")[0] for _ in range(runs)
+    )
     global FLOOR_PEAK_MB
     FLOOR_PEAK_MB = max(r[1] for r in floor_runs)
     rows = []
@@ -124,7 +134,7 @@ def bench_notebooks(paths: list[Path], runs: int) -> tuple[list[dict], float]:
             f"  {rows[-1]['notebook']}: {median:.1f} s (+ {teardown:.1f} s teardown), {peak:.0f} MB",
             flush=True,
         )
-    return rows, floor
+    return rows, floor, lesson_floor
 
 
 def _timed(action: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -232,7 +242,12 @@ def mark(ok: bool) -> str:
 
 
 def report(
-    nb_rows: list[dict], floor: float, widget_rows: list[dict], runs: int, repeats: int
+    nb_rows: list[dict],
+    floor: float,
+    widget_rows: list[dict],
+    runs: int,
+    repeats: int,
+    lesson_floor: float | None = None,
 ) -> str:
     """Both tables as markdown."""
     total = sum(r["median_s"] for r in nb_rows)
@@ -246,6 +261,15 @@ def report(
         "Run All); the kernel's shutdown after that is the teardown column, which no learner "
         "waits for but a test run pays. Peak memory is the kernel's maximum resident set size.",
         f"- Floor (a notebook that only runs `{FLOOR_SOURCE}`): {floor:.2f} s",
+        *(
+            [
+                "- Lesson floor (a notebook that imports torch and matplotlib.pyplot and builds one "
+                "optimizer, which imports torch._dynamo: what nearly every notebook pays before "
+                f"its own lesson): {lesson_floor:.2f} s"
+            ]
+            if lesson_floor is not None
+            else []
+        ),
         "",
         "## Notebooks",
         "",
@@ -270,7 +294,13 @@ def report(
         f"(budget {COLLECTION_BUDGET_S} s) {mark(learner < COLLECTION_BUDGET_S)}; of that, "
         f"{learner_count * floor:.1f} s is {learner_count} × the floor (a kernel starting and "
         "importing torch), the rest is the notebooks' own work. With each kernel's teardown "
-        f"added: {learner_with_teardown:.1f} s.",
+        f"added: {learner_with_teardown:.1f} s."
+        + (
+            f" {learner_count} × the lesson floor is {learner_count * lesson_floor:.1f} s: what "
+            "the collection costs on this machine before any notebook teaches anything."
+            if lesson_floor is not None
+            else ""
+        ),
         "",
         f"Every notebook above, solutions included, one after another: {total:.1f} s "
         f"(the solutions are the answer key; each pays the {floor:.1f} s floor again)",
@@ -437,16 +467,16 @@ def main(argv: list[str]) -> int:
         + sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))
     )
     print(f"Timing {len(paths)} notebooks, {args.runs} runs each...", flush=True)
-    nb_rows, floor = bench_notebooks(paths, max(1, args.runs))
+    nb_rows, floor, lesson_floor = bench_notebooks(paths, max(1, args.runs))
     if args.notebooks:  # these notebooks only: print them, update their README rows
         print()
-        print(report(nb_rows, floor, [], args.runs, args.actions))
+        print(report(nb_rows, floor, [], args.runs, args.actions, lesson_floor))
         update_readme(nb_rows, keep_other_rows=True)
         print("README's memory table: rows of these notebooks updated")
         return 0
     print(f"Timing widget actions, {args.actions} each...", flush=True)
     widget_rows = bench_widgets(max(2, args.actions))
-    text = report(nb_rows, floor, widget_rows, args.runs, args.actions)
+    text = report(nb_rows, floor, widget_rows, args.runs, args.actions, lesson_floor)
     block = None
     if args.targets:
         print("Timing the test targets...", flush=True)
