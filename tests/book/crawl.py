@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,32 @@ PLACEHOLDERS = [
     "VBox(children=",
 ]
 
+# Where axe runs. axe costs more than opening the page (about a second a page on a busy 2-core
+# machine), and the book's 30 pages come from a few templates filled with a few kinds of content.
+# What axe finds depends on the template and on the kinds of elements in it, not on which
+# notebook the text came from. So axe's rules run, whole, on
+# - one page of each kind (`page_kind`, its template: header, sidebars, footer): the landing
+#   page, the instructor guide, the solutions index, a learner notebook and a solutions notebook
+#   (05's, in LAYOUT_PAGES), and the first of any other kind a page links to (none today: the
+#   search page is reached through the search box, which test_book.py's search test drives);
+# - every page that holds a kind of element that no page checked so far held (PAGE_FACTS'
+#   `kinds`: tag, classes and role of each element; inside code highlighting, maths and SVG
+#   pictures only the outer element): today that adds the first notebooks and solutions (the
+#   sidebar marks where they are), the notebooks with the first maths, explorer pictures, tables
+#   and HTML outputs, and other code styles; a notebook that brings new content is checked with
+#   no change here;
+# - the pages LAYOUT_PAGES names.
+# So every kind of element on every page has been through axe on a page of the same template.
+# What depends on a page's own text is checked on every page without axe (tests/book/
+# test_book.py): alt text, link names, unique ids, links and anchors, console errors,
+# placeholder text.
+#
 # Three axe rules measure the laid-out page, node by node: color-contrast (about 30 s for notebook
 # 05 or the instructor guide on a busy 2-core machine), target-size and link-in-text-block.
 # Their answers depend on the stylesheet, the same on every page, and on the kinds of content,
 # so they run where every kind is: the landing page (prose, lists, a table, code, badges), a
 # solution (code cells and their outputs, whole) and notebook 05's outputs (text, HTML and figure
-# outputs, explorer pictures with captions). Every other rule runs on every page, whole.
+# outputs, explorer pictures with captions). Every other rule runs on the pages chosen above.
 LAYOUT_RULES = ["color-contrast", "target-size", "link-in-text-block"]
 LAYOUT_PAGES = {
     "index.html": None,
@@ -36,12 +58,25 @@ LAYOUT_PAGES = {
 }
 
 
-def _axe(axe: Any, page: Any, path: str) -> list[str]:
-    """axe's serious and critical violations on the open page."""
+def page_kind(path: str) -> str:
+    """The template a page is made from: its path, with a notebook's name as NN."""
+    return re.sub(r"[0-9][0-9]_[^/]*\.html$", "NN.html", path)
+
+
+def needs_axe(path: str, kinds: set[str], checked: set[str], checked_pages: set[str]) -> bool:
+    """Whether axe runs on `path`: a new kind of page, a new kind of element, or a layout page."""
+    return path in LAYOUT_PAGES or page_kind(path) not in checked_pages or not kinds <= checked
+
+
+def axe_violations(axe: Any, page: Any, path: str) -> list[str]:
+    """axe's serious and critical violations on the open page (`path`: its place in the book)."""
     options: dict = {"resultTypes": ["violations"]}
-    skip = {rule: {"enabled": False} for rule in LAYOUT_RULES}
-    violations = axe.run(page, options={**options, "rules": skip}).response["violations"]
-    if path in LAYOUT_PAGES:
+    if path in LAYOUT_PAGES and LAYOUT_PAGES[path] is None:  # every rule on the whole page
+        violations = axe.run(page, options=options).response["violations"]
+    else:
+        skip = {rule: {"enabled": False} for rule in LAYOUT_RULES}
+        violations = axe.run(page, options={**options, "rules": skip}).response["violations"]
+    if path in LAYOUT_PAGES and LAYOUT_PAGES[path] is not None:
         only = {**options, "runOnly": {"type": "rule", "values": LAYOUT_RULES}}
         violations += axe.run(page, LAYOUT_PAGES[path], only).response["violations"]
     return [
@@ -66,6 +101,16 @@ PAGE_FACTS = """() => ({
   })),
   explorers: document.querySelectorAll('figure.explorer').length,
   missing: document.querySelectorAll('.explorer-missing').length,
+  // Links a screen reader cannot name: no text, no label, no title, no picture with alt text.
+  nameless: Array.from(document.querySelectorAll('a[href]'), a => a).filter(a =>
+    !a.textContent.trim() && !(a.getAttribute('aria-label') || '').trim()
+    && !(a.getAttribute('title') || '').trim()
+    && !Array.from(a.querySelectorAll('img[alt]'), i => i.alt.trim()).join('')
+  ).map(a => a.href),
+  kinds: [...new Set(Array.from(document.querySelectorAll('body *'))
+    .filter(e => !e.matches('.highlight *, mjx-container *, svg *'))
+    .map(e => e.localName + [...e.classList].sort().map(c => '.' + c).join('')
+      + (e.getAttribute('role') ? `[role=${e.getAttribute('role')}]` : '')))],
 })"""
 
 
@@ -77,6 +122,10 @@ class Page:
     console_errors: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
+    duplicate_ids: list[str] = field(default_factory=list)
+    nameless_links: list[str] = field(default_factory=list)
+    kinds: set[str] = field(default_factory=set)
+    axed: bool = False
     text: str = ""
     previous: str = ""
     next: str = ""
@@ -109,7 +158,8 @@ MATHJAX_DONE = """() => window.MathJax && MathJax.startup
 
 
 def crawl(page: Any, base: str, html: Path) -> Visit:
-    """Open every .html page reachable from `base`'s landing page; check each with axe.
+    """Open every .html page reachable from `base`'s landing page; check with axe where
+    `needs_axe` says (see the note above LAYOUT_RULES).
 
     Console errors and failed requests are recorded from navigation until axe starts: axe
     fetches stylesheets itself to read them, and its own failed fetches say nothing of the book.
@@ -146,6 +196,8 @@ def crawl(page: Any, base: str, html: Path) -> Visit:
     for event, listener in listeners.items():
         page.on(event, listener)
     queue = ["index.html"]
+    checked: set[str] = set()
+    checked_pages = {page_kind(path) for path in LAYOUT_PAGES}  # axe runs on those anyway
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     try:
         while queue:
@@ -158,13 +210,18 @@ def crawl(page: Any, base: str, html: Path) -> Visit:
             page.evaluate(MATHJAX_DONE)
             facts = page.evaluate(PAGE_FACTS)
             seen = Page(urljoin(base, path), links=facts["links"], ids=set(facts["ids"]))
+            seen.duplicate_ids = sorted(i for i, n in Counter(facts["ids"]).items() if n > 1)
+            seen.nameless_links, seen.kinds = facts["nameless"], set(facts["kinds"])
             seen.text, seen.images = facts["outputs"], facts["images"]
             seen.explorers, seen.missing = facts["explorers"], facts["missing"]
             seen.previous, seen.next = facts["previous"], facts["next"]
             _screenshot(page, path)
             seen.console_errors = list(errors)
             recording[0] = False
-            seen.violations = _axe(axe, page, path)
+            if needs_axe(path, seen.kinds, checked, checked_pages):
+                seen.violations, seen.axed = axe_violations(axe, page, path), True
+                checked |= seen.kinds
+                checked_pages.add(page_kind(path))
             visit.pages[path] = seen
             for link in seen.links:
                 target = book_path(link, base)

@@ -2,6 +2,8 @@
 
 Every page is visited once (tests/book/crawl.py) from the landing page, served as GitHub Pages
 would serve it; each test reads what that visit saw. Search is also tried from disk (file://).
+The content checks run on every page; axe runs on one page of each kind and on every page that
+brings a new kind of element (crawl.py says why that covers the book).
 """
 
 from __future__ import annotations
@@ -13,7 +15,18 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.book.crawl import PLACEHOLDERS, SCREENSHOTS, Visit, book_path, parsed
+from tests.book.crawl import (
+    LAYOUT_PAGES,
+    PAGE_FACTS,
+    PLACEHOLDERS,
+    SCREENSHOTS,
+    Visit,
+    axe_violations,
+    book_path,
+    needs_axe,
+    page_kind,
+    parsed,
+)
 from tests.browser.jupyter import ROOT, WIDGET_VIEW
 
 pytestmark = pytest.mark.browser
@@ -130,9 +143,65 @@ def test_every_output_picture_loads_and_has_alt_text(book_visit: Visit) -> None:
     assert not lacking, f"{len(lacking)} output pictures without alt text:\n" + "\n".join(lacking)
 
 
+def test_every_page_has_unique_ids_named_links_and_alt_on_every_picture(book_visit: Visit) -> None:
+    """What axe would say of each page's own content, checked on every page without axe."""
+    found = {}
+    for path, page in book_visit.pages.items():
+        no_alt = [image["src"].rsplit("/", 1)[-1] for image in page.images if image["alt"] is None]
+        problems = {
+            "duplicate ids": page.duplicate_ids,
+            "links without a name": page.nameless_links,
+            "pictures without an alt attribute": no_alt,
+        }
+        if any(problems.values()):
+            found[path] = {k: v for k, v in problems.items() if v}
+    assert not found, found
+
+
 def test_axe_finds_no_serious_or_critical_violations(book_visit: Visit) -> None:
     found = {path: page.violations for path, page in book_visit.pages.items() if page.violations}
     assert not found, found
+
+
+def test_axe_checked_every_kind_of_page_and_every_kind_of_element(book_visit: Visit) -> None:
+    axed = {path: page for path, page in book_visit.pages.items() if page.axed}
+    kinds = {page_kind(path) for path in book_visit.pages}
+    assert kinds == {page_kind(path) for path in axed}
+    assert {"index.html", "notebooks/NN.html", "notebooks/solutions/NN.html"} <= kinds, kinds
+    every = set().union(*(page.kinds for page in book_visit.pages.values()))
+    assert every == set().union(*(page.kinds for page in axed.values()))
+    assert set(LAYOUT_PAGES) <= set(axed)
+    assert len(axed) < len(book_visit.pages), "the rule should leave repeated pages out"
+
+
+def test_the_axe_rule_checks_a_page_with_a_new_kind_of_element() -> None:
+    seen, pages = {"p", "div.cell"}, {"notebooks/NN.html"}
+    assert not needs_axe("notebooks/07_training_loop.html", {"p"}, seen, pages)
+    assert needs_axe("notebooks/07_training_loop.html", {"p", "table"}, seen, pages)
+    assert needs_axe("notebooks/solutions/07_training_loop_solutions.html", {"p"}, seen, pages)
+    assert needs_axe("notebooks/05_optimizer_step.html", {"p"}, seen, pages)  # a layout page
+
+
+# A picture without alt text (a critical violation for axe: rule image-alt), a link with no
+# name and an id used twice.
+BROKEN = (
+    '<!doctype html><html lang="en"><head><title>Broken</title></head><body><main>'
+    '<h1 id="twice">Broken</h1><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" width="9">'
+    '<p id="twice"><a href="#twice"> </a></p></main></body></html>'
+)
+
+
+def test_axe_and_the_content_checks_see_a_broken_page(book_page: Any) -> None:
+    """axe runs in this browser and its violations reach the tests; so do the content checks."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    book_page.set_content(BROKEN)
+    violations = axe_violations(Axe(), book_page, "made-up.html")
+    assert any(v.startswith("image-alt (critical)") for v in violations), violations
+    facts = book_page.evaluate(PAGE_FACTS)
+    assert [image["alt"] for image in facts["images"]] == [None]
+    assert [link.endswith("#twice") for link in facts["nameless"]] == [True]
+    assert facts["ids"] == ["twice", "twice"]
 
 
 def test_screenshots_of_the_landing_page_and_notebook_05(book_visit: Visit) -> None:

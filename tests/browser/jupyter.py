@@ -111,10 +111,9 @@ class Server:
 
 
 @contextmanager
-def jupyter_server(
-    tmp: Path, disabled_extensions: tuple[str, ...] = (), root: Path = ROOT / "notebooks"
-):
-    """Start JupyterLab on `root` in a private config; stop it and its kernels afterwards."""
+def jupyter_server(tmp: Path):
+    """Start JupyterLab on notebooks/ in a private config; stop it and its kernels afterwards."""
+    root = ROOT / "notebooks"
     dirs = {name: tmp / name for name in ("config", "runtime", "settings", "workspaces")}
     for folder in dirs.values():
         folder.mkdir(parents=True, exist_ok=True)
@@ -122,12 +121,6 @@ def jupyter_server(
         path = dirs["settings"] / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-    if disabled_extensions:
-        labconfig = dirs["config"] / "labconfig"
-        labconfig.mkdir(parents=True, exist_ok=True)
-        (labconfig / "page_config.json").write_text(
-            json.dumps({"disabledExtensions": {name: True for name in disabled_extensions}})
-        )
     env = dict(os.environ)
     env.update(
         JUPYTER_CONFIG_DIR=str(dirs["config"]),

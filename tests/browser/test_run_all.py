@@ -15,8 +15,8 @@ Where each notebook's cells run, and why (a behaviour is proven once, at the che
   their explorers after the same checks, so they are not run here a second time. Notebooks
   without widgets (01-04, 08-12 and every solutions notebook) show only text and images, which
   nbval and the stored-output tests prove; a browser run would prove nothing more about them.
-- The checks can fail: with the widgets extension disabled the same check sees the missing
-  views (`test_a_missing_widget_manager_is_caught`).
+- The checks can fail: with the widgets extension's JavaScript refused, the same check sees the
+  missing views (`test_a_missing_widget_manager_is_caught`, on the shared server).
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from pathlib import Path
 import pytest
 
 from tests.browser.jupyter import (
+    KERNEL_IDLE,
     ROOT,
     assert_front_end_shows_everything,
     count_live_widget_views,
-    jupyter_server,
     open_and_run_all,
+    wait_for_every_cell,
     widget_outputs_in_model,
 )
 
@@ -75,32 +76,44 @@ def test_every_notebook_with_a_widget_is_run_in_a_browser():
     assert with_widgets == {p.name for p in BROWSER_NOTEBOOKS} | EXPLORED
 
 
-SLIDER_NOTEBOOK = {
-    "cells": [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "metadata": {},
-            "outputs": [],
-            "source": "import ipywidgets\n\nipywidgets.IntSlider(value=3)",
-        }
-    ],
-    "metadata": {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
-    },
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
+# The widgets extension's JavaScript, which JupyterLab loads as a federated extension.
+WIDGET_MANAGER_JS = "**/lab/extensions/@jupyter-widgets/jupyterlab-manager/**"
+# In the open notebook, in the page only: its cells become one cell with this source.
+REPLACE_CELLS = """source => {
+  const notebook = window.jupyterapp.shell.currentWidget.content.model.sharedModel;
+  notebook.transact(() => {
+    notebook.deleteCellRange(0, notebook.cells.length);
+    notebook.insertCell(0, {cell_type: 'code', source, metadata: {}});
+  });
+}"""
+SLIDER = "import ipywidgets\n\nipywidgets.IntSlider(value=3)"
 
 
-def test_a_missing_widget_manager_is_caught(page, tmp_path):
-    """With the widgets extension disabled, the same check must fail: it can tell."""
-    root = tmp_path / "root"
-    root.mkdir()
-    notebook = root / "slider.ipynb"
-    notebook.write_text(json.dumps(SLIDER_NOTEBOOK))
-    disabled = ("@jupyter-widgets/jupyterlab-manager",)
-    with jupyter_server(tmp_path / "server", disabled_extensions=disabled, root=root) as server:
-        model = open_and_run_all(page, server, notebook)
-        assert widget_outputs_in_model(model) == 1
-        assert count_live_widget_views(page) == 0
+def test_a_missing_widget_manager_is_caught(lab, lab_server):
+    """Without the widgets extension's JavaScript, the same check must fail: it can tell.
+
+    The page runs on the shared server, with the extension's files refused. The server serves
+    notebooks/ and nothing is written there: the test opens notebook 00 and, in the page only,
+    replaces its cells with one slider cell (autosave is off; the file is checked unchanged).
+    """
+    refused = []
+
+    def refuse(route):
+        refused.append(route.request.url)
+        route.abort()
+
+    lab.route(WIDGET_MANAGER_JS, refuse)
+    notebook = ROOT / "notebooks" / "00_setup_check.ipynb"
+    before = _digest(notebook)
+    lab.goto(lab_server.lab_url(notebook))
+    lab.wait_for_function(KERNEL_IDLE)
+    lab.evaluate(REPLACE_CELLS, SLIDER)
+    lab.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    model = wait_for_every_cell(lab)
+    # The slider's output is drawn, as its text: no widget manager took it.
+    lab.locator(".jp-OutputArea-output", has_text="IntSlider(value=3").wait_for()
+    assert refused, "the widgets extension was not requested, so nothing was taken away"
+    assert ["".join(cell["source"]) for cell in model["cells"]] == [SLIDER]
+    assert widget_outputs_in_model(model) == 1
+    assert count_live_widget_views(lab) == 0
+    assert _digest(notebook) == before, "the test changed the notebook file"
