@@ -1,18 +1,28 @@
 """`make notebook` (tools/new_notebook.py): a scaffolded notebook passes the project's own rule
-tests and strict nbval as it is. Always in a temporary copy of the repository, never here."""
+tests and strict nbval as it is. Always in a temporary copy of the repository, never here.
+
+The slow test does what `make notebook` does in a copy (scaffold, then tools/execute.py on 00 and
+both new notebooks), then runs the rule tests and strict nbval there in a pytest of its own: the
+rule tests read the notebooks and helpers/ of the folder they sit in when they are imported, so
+they cannot run in this process against the copy. Nothing starts a process it does not need: the
+scaffold and tools/execute.py run in this process, the three notebooks execute at once (a kernel
+each), strict nbval of the new two starts as soon as they are executed, and the rule tests run
+once 00 is too."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from tools import new_notebook
+from tools import execute, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the copy leaves out: virtual environments, caches, build output, git's own files.
@@ -28,11 +38,24 @@ RULE_TESTS = [
     "tests/test_devices.py",
     "tests/test_reading_time.py",
     "tests/test_guide_beliefs.py",
-    "tests/test_figures.py",
+    "tests/test_figures.py::test_every_figure_a_notebook_shows_has_alt_text",
     "tests/test_setup_check.py::test_the_device_table_names_each_notebook_by_its_title",
     "tests/browser/test_stored_outputs.py",
     "tests/browser/test_run_all.py::test_every_notebook_with_a_widget_is_run_in_a_browser",
+    "tests/test_checks.py::test_every_exercise_id_is_nn_dot_name_and_has_a_title",
 ]
+# Tests the checklist in docs/authoring-notebooks.md names that are not rules to run on the copy.
+NOT_RULE_TESTS = {
+    "test_answer_key": "make check's stand-in for strict nbval of the solutions, run here instead",
+    "test_exercises_NN": "the new notebook's own test: the scaffold test runs it",
+    "test_new_notebook": "this file",
+}
+# pytest in the copy without the plugins its tests do not use (each costs a second to load).
+PYTEST_IN_COPY = [
+    "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:playwright",
+    "-p", "no:anyio", "-p", "no:hypothesispytest",
+]  # fmt: skip
+GUIDE = "docs/instructor-guide.md"
 
 
 def _lessons(root: Path) -> list[Path]:
@@ -111,31 +134,67 @@ def test_the_templates_make_code_and_markdown_cells():
     assert cells[-1].source == "← Previous: [13 — P](13_p.ipynb)"
 
 
+def test_every_rule_the_checklist_names_is_run_on_the_scaffolded_copy():
+    """Each test docs/authoring-notebooks.md names in "Adding notebook NN" is in RULE_TESTS."""
+    text = (ROOT / "docs" / "authoring-notebooks.md").read_text(encoding="utf-8")
+    assert "\n## Adding notebook NN\n" in text, "docs/authoring-notebooks.md lost its checklist"
+    checklist = text.split("\n## Adding notebook NN\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"\btest_\w+", checklist)) - set(NOT_RULE_TESTS)
+    assert len(named) > 10, "the checklist names fewer tests than it did: read it"
+    for name in sorted(named):
+        where = []
+        for entry in RULE_TESTS:
+            file, _, function = entry.partition("::")
+            defined = re.search(rf"^def {name}\w*\(", (ROOT / file).read_text(), re.M)
+            if Path(file).stem == name or (defined and (not function or function.startswith(name))):
+                where.append(entry)  # the module (test_devices), or a test in one run here
+        assert where, f"the checklist names {name}, which RULE_TESTS does not run on the copy"
+
+
 @pytest.mark.slow
-def test_a_scaffolded_notebook_passes_the_rule_tests_and_strict_nbval(tmp_path):
+def test_a_scaffolded_notebook_passes_the_rule_tests_and_strict_nbval(
+    tmp_path, monkeypatch, capsys
+):
     copy = _copy(tmp_path)
-    number = f"{len(_lessons(copy)):02d}"
+    lessons = _lessons(copy)
+    number, previous = f"{len(lessons):02d}", lessons[-1]
     stem = f"{number}_demo_topic"
+    assert new_notebook.main([number, "demo_topic", "--title", "A demo", "--root", str(copy)]) == 0
+    written = capsys.readouterr().out
+    assert new_notebook.main([number, "other", "--root", str(copy)]) == 1
+    assert f"notebook {number} exists already" in capsys.readouterr().err
+    setup_check = next(copy.glob("notebooks/00_*.ipynb"))
+    new = [f"notebooks/{stem}.ipynb", f"notebooks/solutions/{stem}_solutions.ipynb"]
     python = sys.executable
-    made = _run([python, "tools/new_notebook.py", number, "demo_topic", "--title", "A demo"], copy)
-    assert made.returncode == 0, made.stdout + made.stderr
-    again = _run([python, "tools/new_notebook.py", number, "other"], copy)
-    assert again.returncode == 1 and f"notebook {number} exists already" in again.stderr
-    new = [
-        f"notebooks/{stem}.ipynb",
-        f"notebooks/solutions/{stem}_solutions.ipynb",
-        next(p.relative_to(copy).as_posix() for p in copy.glob("notebooks/00_*.ipynb")),
-    ]
-    executed = _run([python, "tools/execute.py", *new], copy)
-    assert executed.returncode == 0, executed.stdout + executed.stderr
-    tests = [*RULE_TESTS, f"tests/test_exercises_{number}.py"]
     nbval = ["--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg"]
-    command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
-    # 00 was just executed; strict nbval of the two new notebooks proves they reproduce.
-    done = _run([*command, *nbval, *tests, *new[:2]], copy)
-    assert done.returncode == 0, (
-        "the scaffolded copy fails a rule test (if the same test fails in the real tree too, "
-        "fix that first):\n" + done.stdout[-6000:] + done.stderr[-2000:]
-    )
+    monkeypatch.setenv("PYTHONPATH", str(copy))  # the copy's helpers/ first in every kernel
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        # What make notebook runs next: tools/execute.py (a clean kernel each) on 00 and both
+        # new notebooks, here all three at once.
+        setup_run = pool.submit(execute.execute, setup_check)
+        list(pool.map(execute.execute, [copy / path for path in new]))
+        # Strict nbval of the new notebooks (their outputs reproduce) starts beside 00's run.
+        nbval_run = pool.submit(_run, [python, *PYTEST_IN_COPY, *nbval, *new], copy)
+        setup_run.result()
+        # Then the rule tests and the new exercise test, on the copy's files as executed.
+        tests = [*RULE_TESTS, f"tests/test_exercises_{number}.py"]
+        rules_run = pool.submit(_run, [python, *PYTEST_IN_COPY, "-p", "no:nbval", *tests], copy)
+
+    made = [*new, f"helpers/exercises/nb{number}.py", f"tests/test_exercises_{number}.py"]
+    edited = [previous, setup_check, copy / "helpers/environment.py", copy / "README.md"]
+    for path in [*made, *(p.relative_to(copy).as_posix() for p in edited), GUIDE]:
+        assert (copy / path).exists() and f"  {path}\n" in written, (
+            f"{path} not written:\n{written}"
+        )
+    assert f"({stem}.ipynb) →" in nbformat.read(previous, as_version=4).cells[-1].source
+    assert f'"{number}": ("cpu", ' in (copy / "helpers" / "environment.py").read_text()
+    cell = next(c for c in nbformat.read(setup_check, as_version=4).cells if "TITLES" in c.source)
+    shown = "".join(o.get("data", {}).get("text/markdown", "") for o in cell.outputs)
+    assert f"| {number} | A demo | `cpu` | pinned |" in shown, "00's device table, as executed"
     assert f"notebooks/{stem}.ipynb" in (copy / "README.md").read_text()
-    assert f"## {number} — A demo" in (copy / "docs" / "instructor-guide.md").read_text()
+    assert f"## {number} — A demo" in (copy / GUIDE).read_text()
+    for run in (nbval_run.result(), rules_run.result()):
+        assert run.returncode == 0, (
+            "the scaffolded copy fails a rule test or strict nbval (if the same test fails in "
+            "the real tree too, fix that first):\n" + run.stdout[-6000:] + run.stderr[-2000:]
+        )

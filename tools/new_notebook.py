@@ -32,7 +32,6 @@ if __package__ in (None, ""):  # run as a script: make `tools` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tools import reading_time, sync_notebooks
-from tools.execute import KERNELSPEC
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -62,6 +61,9 @@ def cells(template: str, values: dict[str, str]) -> list[nbformat.NotebookNode]:
 
 def notebook(template: str, values: dict[str, str]) -> nbformat.NotebookNode:
     """A new notebook from a template, with the kernelspec `make execute` writes."""
+    # Imported here: tools.execute imports nbconvert (a second), which a refusal does not need.
+    from tools.execute import KERNELSPEC
+
     nb = nbformat.v4.new_notebook(cells=cells(template, values))
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     return nb
