@@ -112,7 +112,7 @@ check: $(VENV)/.dev-installed $(IW7)/.installed
 	$(MAKE) --no-print-directory lint
 	$(PYTEST) -m "not browser and not slow" $(NBVAL) $(PYTEST_ARGS) notebooks/[0-9]*.ipynb tests
 
-# The full proof (.ci/run calls it): make check's steps plus the slow tests, then the browser
+# The full proof (.ci/run calls it): make check's steps plus the slow tests and the browser
 # tests, which run only the notebooks whose widgets the browser must show
 # (tests/browser/test_run_all.py says which and why), on one JupyterLab server per test process.
 # The browser tests are a pytest run of their own: Playwright's sync API refuses to start in a
@@ -123,13 +123,24 @@ test: $(VENV)/.dev-installed $(IW7)/.installed
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-pytest
 
-# make test's pytest phase alone (make bench times it). The browser tests run even when the
-# first run failed, so that one make test reports every failure; it fails if either did.
+# make test's pytest phase alone (make bench times it). The book is built first; then the browser
+# tests run beside the other tests rather than after them: they wait on JupyterLab, kernels and
+# Chromium about half the time, and the other run fills those gaps on the two cores. Their report
+# (build/browser-tests.log, and their own pytest cache, so that --lf works for both runs) is
+# printed after the other run's. Every run goes to its end even when another failed, so that one
+# make test reports every failure; it fails if any did.
+BROWSER_LOG := build/browser-tests.log
 test-pytest: $(VENV)/.dev-installed $(IW7)/.installed
 	@status=0; \
-	$(PYTEST) -m "not browser" $(NBVAL) $(PYTEST_ARGS) notebooks/[0-9]*.ipynb tests || status=1; \
 	$(MAKE) --no-print-directory book || status=1; \
-	$(PYTEST) -m browser --output=build/playwright $(PYTEST_ARGS) tests/browser tests/book || status=1; \
+	mkdir -p build; \
+	$(PYTEST) -m browser -o cache_dir=.pytest_cache/browser --output=build/playwright \
+	  $(PYTEST_ARGS) tests/browser tests/book > $(BROWSER_LOG) 2>&1 & browser=$$!; \
+	trap 'kill $$browser 2>/dev/null' INT TERM; \
+	$(PYTEST) -m "not browser" $(NBVAL) $(PYTEST_ARGS) notebooks/[0-9]*.ipynb tests || status=1; \
+	wait $$browser || status=1; \
+	echo; echo "The browser tests, which ran beside the tests above ($(BROWSER_LOG)):"; \
+	cat $(BROWSER_LOG); \
 	exit $$status
 
 execute: $(VENV)/.dev-installed
