@@ -37,8 +37,8 @@ PEAK_CELL = (
 )
 FLOOR_SOURCE = "import torch"
 # What nearly every notebook pays before its own lesson: torch, pyplot (every notebook plots) and
-# one optimizer, whose first use imports torch._dynamo (torch/_compile.py), as a DataLoader's
-# or torchvision's import does. The collection's budget cannot go below N times this.
+# one optimizer, whose construction imports torch._dynamo (torch/_compile.py), as importing
+# torchvision does. The collection's budget cannot go below N times this.
 LESSON_FLOOR_SOURCE = (
     "import matplotlib.pyplot as plt\nimport torch\n"
     "torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1).zero_grad()"
