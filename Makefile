@@ -2,7 +2,7 @@
 # only when a requirements file (or pyproject.toml) has changed.
 #   make lab       start JupyterLab on notebooks/ (127.0.0.1, with a token; PORT=8888)
 #   make check     the inner loop: lint, unit tests, every notebook under strict nbval (no browser)
-#   make test      the full proof: make check's steps, then the browser tests
+#   make test      the full proof: make check's steps, the slow tests and the browser tests
 #   make execute   re-run every notebook headlessly and store its outputs (NB=path for one)
 #   make notebook  scaffold notebook NN (NN=14 NAME=short_name [TITLE="..."]), see docs/authoring-notebooks.md
 #   make bench     time and measure the notebooks, widgets and test targets; writes benchmarks/results.md

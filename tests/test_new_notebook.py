@@ -46,7 +46,7 @@ RULE_TESTS = [
 ]
 # Tests the checklist in docs/authoring-notebooks.md names that are not rules to run on the copy.
 NOT_RULE_TESTS = {
-    "test_answer_key": "make check's stand-in for strict nbval of the solutions, run here instead",
+    "test_answer_key": "it runs the real tree's solutions; the new one is under strict nbval here",
     "test_exercises_NN": "the new notebook's own test: the scaffold test runs it",
     "test_new_notebook": "this file",
 }
