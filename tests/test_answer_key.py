@@ -62,8 +62,8 @@ class CellRun:
 
 @contextlib.contextmanager
 def _global_state_kept():
-    """Put back what a notebook may change for the whole process: threads, grad mode, dtype,
-    the working folder's place on sys.path, and open matplotlib figures."""
+    """Put back what a notebook may change for the whole process: threads, grad mode, dtype;
+    and close any matplotlib figure it left open."""
     threads, grad, dtype = (
         torch.get_num_threads(),
         torch.is_grad_enabled(),
