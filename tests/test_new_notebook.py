@@ -11,7 +11,6 @@ once 00 is too."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -69,11 +68,8 @@ def _copy(tmp_path: Path) -> Path:
 
 
 def _run(command: list[str], cwd: Path, timeout: int = 1800) -> subprocess.CompletedProcess:
-    # The copy's helpers/ and tools/ come first, for this process and for every kernel it starts.
-    env = {**os.environ, "PYTHONPATH": str(cwd)}
-    return subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    # PYTHONPATH (set by the test) puts the copy's helpers/ and tools/ first here and in kernels.
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture
