@@ -115,6 +115,8 @@ check: $(VENV)/.dev-installed $(IW7)/.installed
 # The full proof (.ci/run calls it): make check's steps plus the slow tests and the browser
 # tests, which run only the notebooks whose widgets the browser must show
 # (tests/browser/test_run_all.py says which and why), on one JupyterLab server per test process.
+# They compare those notebooks' outputs as strict nbval does, so the nbval run leaves them out
+# (--widget-notebooks-in-browser): each notebook's cells run once.
 # The browser tests are a pytest run of their own: Playwright's sync API refuses to start in a
 # process where an earlier test (a kernel client) left an asyncio loop running (tried: every
 # browser test then errors), and its own loop would stop a later asyncio.run().
@@ -137,7 +139,8 @@ test-pytest: $(VENV)/.dev-installed $(IW7)/.installed
 	$(PYTEST) -m browser -o cache_dir=.pytest_cache/browser --output=build/playwright \
 	  $(PYTEST_ARGS) tests/browser tests/book > $(BROWSER_LOG) 2>&1 & browser=$$!; \
 	trap 'kill $$browser 2>/dev/null' INT TERM; \
-	$(PYTEST) -m "not browser" $(NBVAL) $(PYTEST_ARGS) notebooks/[0-9]*.ipynb tests || status=1; \
+	$(PYTEST) -m "not browser" $(NBVAL) --widget-notebooks-in-browser $(PYTEST_ARGS) \
+	  notebooks/[0-9]*.ipynb tests || status=1; \
 	wait $$browser || status=1; \
 	echo; echo "The browser tests, which ran beside the tests above ($(BROWSER_LOG)):"; \
 	cat $(BROWSER_LOG); \

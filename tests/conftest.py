@@ -1,5 +1,7 @@
-"""Shared test set-up: a fixed seed, no widget left over from the previous test, and the `slow`
-marker on the tests that take more than 10 s on 2 cores (make check leaves them to make test)."""
+"""Shared test set-up: a fixed seed, no widget left over from the previous test, the `slow`
+marker on the tests that take more than 10 s on 2 cores (make check leaves them to make test),
+and --widget-notebooks-in-browser, with which make test's nbval run leaves the widget notebooks
+to the browser tests."""
 
 from __future__ import annotations
 
@@ -20,8 +22,28 @@ SLOW_TESTS = {
 SLOW_FIXTURES = {("tests/test_distributed.py", "runs")}  # two DDP processes, started once
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the slow tests listed above."""
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--widget-notebooks-in-browser (make test's nbval run)."""
+    parser.addoption(
+        "--widget-notebooks-in-browser",
+        action="store_true",
+        help="leave out the nbval runs of the notebooks whose stored outputs hold a widget: the "
+        "browser tests, run beside, Run All each of them in JupyterLab and compare its outputs "
+        "as strict nbval does (tests/browser/test_run_all.py)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow tests listed above; with --widget-notebooks-in-browser, leave out the
+    widget notebooks' nbval cells."""
+    if config.getoption("widget_notebooks_in_browser"):
+        from tests.browser.jupyter import widget_notebooks
+
+        in_browser = {path.resolve() for path in widget_notebooks()}
+        left = [item for item in items if item.path.resolve() in in_browser]
+        if left:
+            config.hook.pytest_deselected(items=left)
+            items[:] = [item for item in items if item.path.resolve() not in in_browser]
     for item in items:
         module = item.nodeid.split("::")[0]
         name = getattr(item, "originalname", item.name)

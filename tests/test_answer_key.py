@@ -14,7 +14,6 @@ plain text is refused with a message, since this test could not compare them.
 from __future__ import annotations
 
 import ast
-import configparser
 import contextlib
 import io
 import re
@@ -28,27 +27,12 @@ import pytest
 import torch
 from IPython.core.inputtransformer2 import TransformerManager
 
+from tests.outputs import sanitized
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*_solutions.ipynb"))
 CHECK_CALL = re.compile(r"^\s*check\(", re.MULTILINE)
 VERDICT = re.compile(r"^(✅ Correct|❌ Not yet) \[")  # what check() prints, and nothing else does
-
-
-def _sanitizers() -> list[tuple[re.Pattern, str]]:
-    """The substitutions strict nbval applies before comparing (tests/nbval_sanitize.cfg)."""
-    config = configparser.ConfigParser()
-    config.read(ROOT / "tests" / "nbval_sanitize.cfg")
-    return [(re.compile(config[s]["regex"]), config[s]["replace"]) for s in config.sections()]
-
-
-SANITIZERS = _sanitizers()
-
-
-def sanitized(text: str) -> str:
-    """`text` with nbval's substitutions applied."""
-    for pattern, replacement in SANITIZERS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 @dataclass

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -240,6 +241,14 @@ def broken_images_in_page(page: Any) -> int:
     )
 
 
+def widget_notebooks() -> list[Path]:
+    """The notebooks (solutions included) whose stored outputs hold a widget view: the browser
+    tests run each of them with Run All and compare its outputs (test_run_all.py says where)."""
+    paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths += sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    return [p for p in paths if widget_outputs_in_model(json.loads(p.read_text(encoding="utf-8")))]
+
+
 def _text(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else (value or "")
 
@@ -303,11 +312,23 @@ def wait_for_every_cell(page: Any, timeout_ms: int = WAIT_MS) -> dict:
     return page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.toJSON()")
 
 
-def assert_front_end_shows_everything(page: Any, model: dict, screenshot: Path) -> None:
-    """Every cell ran without error, every widget rendered live, every image decoded."""
+def assert_front_end_shows_everything(page: Any, model: dict, notebook: Path) -> None:
+    """Every cell ran without error and shows the outputs stored in `notebook` (compared as
+    strict nbval compares them), every widget rendered live, every image decoded. A full-page
+    screenshot goes to build/screenshots/NN_name.png."""
+    import nbformat
+
+    from tests.outputs import as_notebook, output_differences
+
+    screenshot = SCREENSHOTS / f"{notebook.stem}.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screenshot), full_page=True)
     assert problems_in_model(model) == []
+    differences = output_differences(nbformat.read(notebook, as_version=4), as_notebook(model))
+    assert not differences, (
+        f"Run All in JupyterLab shows other outputs than {notebook.name} stores (make test leaves "
+        "this notebook's strict nbval run to this comparison):\n" + "\n".join(differences)
+    )
     expected_views = widget_outputs_in_model(model)
     assert wait_for_widget_views(page, expected_views) == expected_views, (
         "a widget did not render live"

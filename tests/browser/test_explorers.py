@@ -21,6 +21,7 @@ import pytest
 
 from tests.browser.jupyter import (
     ROOT,
+    SCREENSHOTS,
     WAIT_MS,
     assert_front_end_shows_everything,
     open_and_run_all,
@@ -28,7 +29,6 @@ from tests.browser.jupyter import (
 
 pytestmark = pytest.mark.browser
 WAIT = WAIT_MS  # ms for every wait on the kernel: generous, the machine may be busy
-SCREENSHOTS = ROOT / "build" / "screenshots"
 NOTEBOOK_05 = ROOT / "notebooks" / "05_optimizer_step.ipynb"
 NOTEBOOK_06 = ROOT / "notebooks" / "06_zero_grad_and_accumulation.ipynb"
 
@@ -232,7 +232,7 @@ def test_training_step_and_learning_rate_explorers_in_the_browser(lab, lab_serve
     expected = _reference_step()
     before = _digest(NOTEBOOK_05)
     model = open_and_run_all(lab, lab_server, NOTEBOOK_05)
-    assert_front_end_shows_everything(lab, model, SCREENSHOTS / f"{NOTEBOOK_05.stem}.png")
+    assert_front_end_shows_everything(lab, model, NOTEBOOK_05)
     _drive_training_step_explorer(lab, expected)
     _drive_learning_rate_explorer(lab)
     assert _digest(NOTEBOOK_05) == before, "the browser run changed the notebook file"
@@ -255,7 +255,7 @@ def test_accumulation_explorer_in_the_browser(lab, lab_server):
     before = _digest(NOTEBOOK_06)
     page = lab
     model = open_and_run_all(page, lab_server, NOTEBOOK_06)
-    assert_front_end_shows_everything(page, model, SCREENSHOTS / f"{NOTEBOOK_06.stem}.png")
+    assert_front_end_shows_everything(page, model, NOTEBOOK_06)
     root = _explorer(page, page.locator("label.widget-label", has_text="micro-batches K"))
     handle, readout = _slider(root, page, "micro-batches K")
     message = root.locator(".looplab-message")

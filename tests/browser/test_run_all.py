@@ -15,6 +15,10 @@ Where each notebook's cells run, and why (a behaviour is proven once, at the che
   their explorers after the same checks, so they are not run here a second time. Notebooks
   without widgets (01-04, 08-12 and every solutions notebook) show only text and images, which
   nbval and the stored-output tests prove; a browser run would prove nothing more about them.
+- Each notebook run here (and by test_explorers.py) has its outputs compared with the stored
+  ones as strict nbval compares them (tests/outputs.py), so `make test`, which runs these tests,
+  leaves these notebooks out of its nbval run (`--widget-notebooks-in-browser`, tests/conftest.py)
+  and their cells run once; `make check`, which has no browser, runs them under nbval.
 - The checks can fail: with the widgets extension's JavaScript refused, the same check sees the
   missing views (`test_a_missing_widget_manager_is_caught`, on the shared server).
 """
@@ -34,29 +38,26 @@ from tests.browser.jupyter import (
     count_live_widget_views,
     open_and_run_all,
     wait_for_every_cell,
+    widget_notebooks,
     widget_outputs_in_model,
 )
 
 pytestmark = pytest.mark.browser
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted(
-    (ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb")
-)
 # Run, clicked and checked by test_explorers.py.
 EXPLORED = {"05_optimizer_step.ipynb", "06_zero_grad_and_accumulation.ipynb"}
-SCREENSHOTS = ROOT / "build" / "screenshots"
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _stored_widget_views(path: Path) -> int:
-    return widget_outputs_in_model(json.loads(path.read_text(encoding="utf-8")))
-
-
 def browser_notebooks() -> list[Path]:
     """The notebooks this module runs: those whose stored outputs hold a widget view."""
-    return [p for p in NOTEBOOKS if _stored_widget_views(p) and p.name not in EXPLORED]
+    return [p for p in widget_notebooks() if p.name not in EXPLORED]
 
 
 BROWSER_NOTEBOOKS = browser_notebooks()
@@ -66,13 +67,17 @@ BROWSER_NOTEBOOKS = browser_notebooks()
 def test_notebook_runs_in_jupyterlab(notebook, lab, lab_server):
     before = _digest(notebook)
     model = open_and_run_all(lab, lab_server, notebook)
-    assert_front_end_shows_everything(lab, model, SCREENSHOTS / f"{notebook.stem}.png")
+    assert_front_end_shows_everything(lab, model, notebook)
     assert _digest(notebook) == before, "the browser run changed the notebook file"
 
 
 def test_every_notebook_with_a_widget_is_run_in_a_browser():
     """No widget notebook escapes: each is run here or driven by test_explorers.py."""
-    with_widgets = {p.name for p in NOTEBOOKS if _stored_widget_views(p)}
+    every_notebook = [
+        *(ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"),
+        *(ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"),
+    ]
+    with_widgets = {p.name for p in every_notebook if widget_outputs_in_model(_json(p))}
     assert with_widgets == {p.name for p in BROWSER_NOTEBOOKS} | EXPLORED
 
 
