@@ -1,9 +1,9 @@
 """Fixtures for the browser tests: Chromium through pytest-playwright, one JupyterLab server.
 
-pytest-playwright gives the browser (one per test process) and a fresh context and page per
-test; what is ours is the Chromium binary (Debian's, since `playwright install` cannot download
-here), its flags, and the shared JupyterLab server (`lab_server`, started once per test
-process). `lab` hands a test a fresh page on that server and shuts down every kernel the test
+pytest-playwright gives the browser (one per test process). What is ours: the Chromium binary
+(Debian's, since `playwright install` cannot download here), its flags, the shared JupyterLab
+server (`lab_server`, started once per test process) and one browser context for its pages
+(`lab_context`), so that the browser's cache keeps JupyterLab's scripts from test to test. `lab` hands a test a fresh page on that server and shuts down every kernel the test
 started, so the next notebook opens in a fresh kernel.
 """
 
@@ -53,11 +53,28 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def lab_context(browser: Any, browser_context_args: dict) -> Iterator[Any]:
+    """One browser context for every JupyterLab page of this test process: its HTTP cache keeps
+    JupyterLab's scripts (about 10 MB, the same for every page) compiled from page to page.
+    A fresh context per test would load and compile them again for every notebook: about 5 s
+    of a busy 2-core machine each time. Nothing else carries over: each test opens a new page
+    in a workspace of its own, and JupyterLab keeps its settings and workspaces on the server."""
+    context = browser.new_context(**browser_context_args)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
 @pytest.fixture
-def lab(lab_server: Server, page: Any) -> Iterator[Any]:
+def lab(lab_server: Server, lab_context: Any) -> Iterator[Any]:
     """A fresh page on the shared server; afterwards, every kernel the test started is gone."""
     lab_server.shut_down_kernels()  # a kernel left by an earlier, failed teardown
+    page = lab_context.new_page()
     page.set_default_timeout(WAIT_MS)
-    yield page
-    page.close()
-    lab_server.shut_down_kernels()
+    try:
+        yield page
+    finally:
+        page.close()
+        lab_server.shut_down_kernels()
