@@ -3,8 +3,9 @@
 pytest-playwright gives the browser (one per test process). What is ours: the Chromium binary
 (Debian's, since `playwright install` cannot download here), its flags, the shared JupyterLab
 server (`lab_server`, started once per test process) and one browser context for its pages
-(`lab_context`), so that the browser's cache keeps JupyterLab's scripts from test to test. `lab` hands a test a fresh page on that server and shuts down every kernel the test
-started, so the next notebook opens in a fresh kernel.
+(`lab_context`), so that the browser's cache keeps JupyterLab's scripts from test to test.
+`lab` hands a test a fresh page on that server and shuts down every kernel the test started,
+so the next notebook opens in a fresh kernel.
 """
 
 from __future__ import annotations
