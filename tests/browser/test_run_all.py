@@ -2,9 +2,11 @@
 
 Where each notebook's cells run, and why (a behaviour is proven once, at the cheapest level):
 
-- Strict nbval (`make check`, `make test`) runs every notebook and solutions notebook top to
-  bottom in a fresh kernel and compares every text output with the stored one. That proves the
-  cells run without error and every claim's assert holds. tests/test_notebook_rules.py proves
+- Strict nbval runs every learner notebook top to bottom in a fresh kernel and compares every
+  text output with the stored one (`make check` all of them, `make test` those not run here;
+  see below). That proves the cells run without error and every claim's assert holds. The
+  solutions notebooks run in one process, their printed outputs compared the same way
+  (tests/test_answer_key.py). tests/test_notebook_rules.py proves
   that the stored outputs come from a clean run and hold no error, and test_stored_outputs.py
   (this folder) that every stored image decodes.
 - The browser proves what nbval cannot: that JupyterLab's widget manager renders each widget as
@@ -14,7 +16,8 @@ Where each notebook's cells run, and why (a behaviour is proven once, at the che
   (ScalerStepExplorer). 05 and 06 are run once, by test_explorers.py, which clicks and slides
   their explorers after the same checks, so they are not run here a second time. Notebooks
   without widgets (01-04, 08-12 and every solutions notebook) show only text and images, which
-  nbval and the stored-output tests prove; a browser run would prove nothing more about them.
+  nbval, the answer key and the stored-output tests prove; a browser run would prove nothing
+  more about them.
 - Each notebook run here (and by test_explorers.py) has its outputs compared with the stored
   ones as strict nbval compares them (tests/outputs.py), so `make test`, which runs these tests,
   leaves these notebooks out of its nbval run (`--widget-notebooks-in-browser`, tests/conftest.py)
