@@ -29,7 +29,6 @@ Where each notebook's cells run, and why (a behaviour is proven once, at the che
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
@@ -48,10 +47,6 @@ from tests.browser.jupyter import (
 pytestmark = pytest.mark.browser
 # Run, clicked and checked by test_explorers.py.
 EXPLORED = {"05_optimizer_step.ipynb", "06_zero_grad_and_accumulation.ipynb"}
-
-
-def _json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _digest(path: Path) -> str:
@@ -76,12 +71,7 @@ def test_notebook_runs_in_jupyterlab(notebook, lab, lab_server):
 
 def test_every_notebook_with_a_widget_is_run_in_a_browser():
     """No widget notebook escapes: each is run here or driven by test_explorers.py."""
-    every_notebook = [
-        *(ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"),
-        *(ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"),
-    ]
-    with_widgets = {p.name for p in every_notebook if widget_outputs_in_model(_json(p))}
-    assert with_widgets == {p.name for p in BROWSER_NOTEBOOKS} | EXPLORED
+    assert {p.name for p in widget_notebooks()} == {p.name for p in BROWSER_NOTEBOOKS} | EXPLORED
 
 
 # The widgets extension's JavaScript, which JupyterLab loads as a federated extension.
