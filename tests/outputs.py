@@ -56,7 +56,7 @@ def comparable(outputs: list) -> dict[str, list]:
     """A cell's outputs as nbval compares them: each key (a stream's name, a MIME type) with the
     list of its sanitized values, in order."""
     table: dict[str, list] = defaultdict(list)
-    merged = coalesce_streams([nbformat.from_dict(copy.deepcopy(dict(o))) for o in outputs])
+    merged = coalesce_streams([nbformat.from_dict(o) for o in outputs])  # new nodes: a copy
     for output in merged:
         if output.output_type == "stream":
             table[output.name].append(sanitized(output.text))
