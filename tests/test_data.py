@@ -9,7 +9,6 @@ from urllib.error import URLError
 
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from torch.utils.data import TensorDataset
 
 from helpers.data import (
@@ -48,6 +47,10 @@ def test_digits_split_is_stratified():
 
 
 def test_digits_are_the_real_digits_with_their_own_labels_and_nothing_twice():
+    # Imported here: scikit-learn takes each test process almost 2 s to import, and only the one
+    # that runs this test needs it.
+    from sklearn.datasets import load_digits
+
     digits = load_digits()
     label_of = {}
     for image, label in zip(digits.images, digits.target, strict=True):
