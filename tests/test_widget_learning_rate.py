@@ -170,6 +170,28 @@ def test_a_path_that_ends_at_the_lowest_point_leaves_the_star_visible():
     assert min(r, g, b) > 200, (r, g, b)
 
 
+def test_the_legend_stays_on_top_of_a_path_that_crosses_it():
+    explorer = LearningRateExplorer()
+    explorer.set(lr=0.3, steps=30, optimizer="SGD")
+    legend_box = explorer._artists["contour_ax"].get_legend().get_window_extent()
+    path_line = explorer._artists["path"]
+
+    def crosses_legend() -> bool:
+        drawn = path_line.get_path().transformed(path_line.get_transform())
+        return drawn.intersects_bbox(legend_box)
+
+    def legend_pixels() -> bytes:
+        image = PIL.Image.open(io.BytesIO(explorer.figure_image.value)).convert("RGB")
+        x0, y0, x1, y1 = legend_box.extents
+        return image.crop((x0, image.height - y1, x1, image.height - y0)).tobytes()
+
+    assert not crosses_legend()
+    clear = legend_pixels()
+    explorer.set(lr=0.9)  # diverges: the path flies off through the upper right corner
+    assert explorer.diverged and crosses_legend()
+    assert legend_pixels() == clear, "the path is drawn over the legend"
+
+
 def test_divergence_is_told_by_marker_and_title_not_colour_alone():
     explorer = LearningRateExplorer()
     explorer.set(lr=1.0, steps=40)

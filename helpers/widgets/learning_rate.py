@@ -427,15 +427,19 @@ class LearningRateExplorer(Explorer):
         contour_ax = self._artists["contour_ax"]
         plot_loss_surface(self.loss_fn, self._w_values, self._b_values, ax=contour_ax, title=" ")
         # The star and the legend go on top of the path: they are drawn after it on every move
-        # (blitting draws the moving artists in the order given, whatever their zorder).
+        # (blitting draws the moving artists in the order given, whatever their zorder). The
+        # legend never changes, so it is drawn once and its pixels are pasted back after the path
+        # on every move: drawing it again took about a fifth of a move.
         star = next(line for line in contour_ax.lines if line.get_label() == STAR_LABEL)
         legend = contour_ax.get_legend()
         for on_top in (star, legend):
             on_top.set_animated(True)
-        self._artists["star"], self._artists["legend"] = star, legend
-        canvas = self._figure.canvas
+        self._artists["star"] = star
+        figure, canvas = self._figure, self._figure.canvas
         canvas.draw()
-        self._background = canvas.copy_from_bbox(self._figure.bbox)
+        self._background = canvas.copy_from_bbox(figure.bbox)
+        figure.draw_artist(legend)
+        self._legend_pixels = canvas.copy_from_bbox(legend.get_window_extent().padded(2))
 
     def _draw_run(self) -> bytes:
         a = self._artists
@@ -474,8 +478,9 @@ class LearningRateExplorer(Explorer):
 
         figure, canvas = self._figure, self._figure.canvas
         canvas.restore_region(self._background)
-        for moving in (loss_ax, a["contour_ax"].title, a["path"], a["end"], a["star"], a["legend"]):
+        for moving in (loss_ax, a["contour_ax"].title, a["path"], a["end"], a["star"]):
             figure.draw_artist(moving)
+        canvas.restore_region(self._legend_pixels)
         return _canvas_png(canvas)
 
     def _placeholder_png(self) -> bytes:
