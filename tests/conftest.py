@@ -67,3 +67,16 @@ def _fresh_state():
         Widget.close_all()
     except ImportError:
         pass
+
+
+@pytest.fixture
+def two_threads():
+    """Two intra-op threads for one test, put back after it. make check and make test run with
+    OMP_NUM_THREADS=1, so a test that code restores the thread count starts from two: a missing
+    restore after a switch to one thread then shows."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield 2
+    torch.set_num_threads(threads)

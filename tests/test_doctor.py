@@ -763,8 +763,9 @@ def test_grad_mode_is_restored_after_a_step_that_switches_it_off():
     assert torch.is_grad_enabled()
 
 
-def test_the_number_of_threads_is_restored():
+def test_the_number_of_threads_is_restored(two_threads):
     threads = torch.get_num_threads()
+    assert threads == two_threads
     diagnose_step(step_textbook)
     assert torch.get_num_threads() == threads
 

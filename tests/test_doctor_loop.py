@@ -552,7 +552,7 @@ def test_not_callable_is_a_type_error():
         diagnose_loop(None)
 
 
-def test_everything_patched_is_put_back_even_after_a_crash():
+def test_everything_patched_is_put_back_even_after_a_crash(two_threads):
     originals = (
         torch.autograd.backward,
         torch.autograd.grad,
@@ -561,6 +561,7 @@ def test_everything_patched_is_put_back_even_after_a_crash():
         clip_grad_norm_,
     )
     threads = torch.get_num_threads()
+    assert threads == two_threads
 
     def loop(model, optimizer, loss_fn, loader, max_grad_norm):
         for inputs, targets in loader:

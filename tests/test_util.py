@@ -62,8 +62,9 @@ def test_require_model_and_optimizer_name_what_to_pass():
         require_optimizer(None)
 
 
-def test_one_thread_restores_the_thread_count():
+def test_one_thread_restores_the_thread_count(two_threads):
     before = torch.get_num_threads()
+    assert before == two_threads
     with one_thread():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before

@@ -80,8 +80,9 @@ def test_default_data_is_seeded_and_the_global_random_state_is_left_alone():
     assert first.data[0].shape == (48, 4) and first.data[1].shape == (48, 1)
 
 
-def test_the_thread_count_is_restored():
+def test_the_thread_count_is_restored(two_threads):
     threads = torch.get_num_threads()
+    assert threads == two_threads
     AccumulationExplorer().set(batchnorm=True, micro_batches=16)
     assert torch.get_num_threads() == threads
 
