@@ -183,3 +183,24 @@ def test_no_widget_view_or_repr_reaches_the_page(demo_html: BeautifulSoup) -> No
 def test_a_figure_carries_the_alt_text_of_its_metadata(demo_html: BeautifulSoup) -> None:
     images = [img for img in demo_html.select(".cell_output img") if not img.find_parent("figure")]
     assert [img["alt"] for img in images] == ["A line going up"]
+
+
+def test_a_build_marks_the_landing_page_as_new_even_when_sphinx_rewrote_nothing(
+    tmp_path, monkeypatch
+):
+    """tests/book/conftest.py rebuilds a book whose index.html is older than its sources."""
+    import os
+
+    import sphinx.cmd.build
+
+    index = tmp_path / "index.html"
+    index.write_text("<html></html>")
+    os.utime(index, (1_000_000_000, 1_000_000_000))  # 2001: older than any source
+    monkeypatch.setattr(book, "write_source", lambda source: None)
+    monkeypatch.setattr(sphinx.cmd.build, "build_main", lambda args: 0)  # nothing rewritten
+    assert book.build(tmp_path) == 0
+    assert index.stat().st_mtime > 1_000_000_000
+    os.utime(index, (1_000_000_000, 1_000_000_000))
+    monkeypatch.setattr(sphinx.cmd.build, "build_main", lambda args: 1)  # a failed build
+    assert book.build(tmp_path) == 1
+    assert index.stat().st_mtime == 1_000_000_000, "a failed build must not look up to date"
