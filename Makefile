@@ -133,28 +133,32 @@ test: $(VENV)/.dev-installed $(IW7)/.installed
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-pytest
 
-# make test's pytest phase alone (make bench times it). The book is built first; then the browser
-# tests run beside the other tests rather than after them: they wait on JupyterLab, kernels and
-# Chromium about half the time, and the other run fills those gaps on the two cores. They run in
-# one test process (BROWSER_WORKERS): one Chromium, one JupyterLab server and one browser cache
-# for all of them. A second process doubled those for about 10 CPU-seconds more (measured on
-# these 2 cores: 492-497 against 505-565 CPU-s, 253-256 s against 260-292 s), and the browser run
-# still ends well before the other (200 s against 250 s). Their report
-# (build/browser-tests.log, and their own pytest cache, so that --lf works for both runs) is
-# printed after the other run's. Every run goes to its end even when another failed, so that one
-# make test reports every failure; it fails if any did.
+# make test's pytest phase alone (make bench times it). The browser tests run beside the other
+# tests rather than after them: they wait on JupyterLab, kernels and Chromium about half the time,
+# and the other run fills those gaps on the two cores. The book they read is built first, on their
+# side, so that the other tests start at once (a fresh clone builds the whole book, 10 s and more
+# on one core); a failed build fails make test, and its errors head their report. They run in one
+# test process (BROWSER_WORKERS): one Chromium, one JupyterLab server and one browser cache for all
+# of them. A second process doubled those for about 10 CPU-seconds more (measured on these 2 cores:
+# 492-497 against 505-565 CPU-s, 253-256 s against 260-292 s), and the browser run still ends well
+# before the other (200 s against 250 s). Their report (build/browser-tests.log, and their own
+# pytest cache, so that --lf works for both runs) is printed after the other run's. Every run goes
+# to its end even when another failed, so that one make test reports every failure; it fails if any
+# did.
 BROWSER_LOG := build/browser-tests.log
 BROWSER_WORKERS ?= 1
 test-pytest: $(VENV)/.dev-installed $(IW7)/.installed
 	@status=0; \
-	$(MAKE) --no-print-directory book || status=1; \
-	mkdir -p build; \
-	$(VENV)/bin/pytest -n $(BROWSER_WORKERS) -m browser -o cache_dir=.pytest_cache/browser --output=build/playwright \
-	  $(PYTEST_ARGS) tests/browser tests/book > $(BROWSER_LOG) 2>&1 & browser=$$!; \
+	mkdir -p build; rm -f build/book-failed; \
+	{ $(MAKE) --no-print-directory book > $(BROWSER_LOG) 2>&1 || touch build/book-failed; \
+	  exec $(VENV)/bin/pytest -n $(BROWSER_WORKERS) -m browser -o cache_dir=.pytest_cache/browser \
+	  --output=build/playwright $(PYTEST_ARGS) tests/browser tests/book >> $(BROWSER_LOG) 2>&1; } & \
+	browser=$$!; \
 	trap 'kill $$browser 2>/dev/null' INT TERM; \
 	$(PYTEST) -m "not browser" $(NBVAL) --widget-notebooks-in-browser $(PYTEST_ARGS) \
 	  notebooks/[0-9]*.ipynb tests || status=1; \
 	wait $$browser || status=1; \
+	test ! -e build/book-failed || { status=1; echo "make book failed: see below." >&2; }; \
 	echo; echo "The browser tests, which ran beside the tests above ($(BROWSER_LOG)):"; \
 	cat $(BROWSER_LOG); \
 	exit $$status
