@@ -20,7 +20,11 @@ PY     := $(VENV)/bin/python
 WORKERS ?= 2
 # Narrow a test run: make check PYTEST_ARGS="-k accumulation" (or --lf: only what failed last)
 PYTEST_ARGS ?=
-NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# A kernel gets 300 s to answer, not nbval's 60: jupyter_client times that wait by the wall clock,
+# which jumps forward when a virtual machine is paused and resumed (seen once: a kernel 'did not
+# respond in 60 seconds' within 18 s of the run's own time). A kernel that dies still fails at once.
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+          --nbval-kernel-startup-timeout 300
 PYTEST := $(VENV)/bin/pytest -n $(WORKERS) --dist loadscope
 
 .PHONY: lab check test test-pytest execute notebook bench lint format venv dev-venv lock clean help

@@ -63,6 +63,7 @@ def execute(path: Path) -> float:
     start = time.perf_counter()
     ExecutePreprocessor(
         timeout=300,
+        startup_timeout=300,  # timed by the wall clock, which jumps when a VM is paused
         kernel_name="python3",
         record_timing=False,
         store_widget_state=False,
