@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 # respond in 60 seconds' within 18 s of the run's own time). A kernel that dies still fails at once.
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
           --nbval-kernel-startup-timeout 300
-PYTEST := $(VENV)/bin/pytest -n $(WORKERS) --dist loadscope
+PYTEST := $(VENV)/bin/pytest -n $(WORKERS) --dist loadscope --no-loadscope-reorder
 
 .PHONY: lab check test test-pytest execute notebook bench lint format venv dev-venv lock clean help
 .DEFAULT_GOAL := help
@@ -110,8 +110,10 @@ format: $(VENV)/.dev-installed
 # solutions notebooks run in one process (tests/test_answer_key.py: every check passes and every
 # stored output is what the cell prints) rather than in a kernel each. Not the browser tests, nor
 # the tests marked slow (more than 10 s each: DDP processes, torchrun, the ipywidgets 7.7 venv,
-# the scaffold in a copy; tests/conftest.py lists them). make test runs those too. The notebooks
-# come first on the command line so that the longest runs start first on the two workers.
+# the scaffold in a copy; tests/conftest.py lists them). make test runs those too. The two
+# workers take whole test files, longest first: files with a slow test, then the notebooks, then
+# the rest (tests/conftest.py's longest_first; --no-loadscope-reorder turns off xdist's own order,
+# which left the slowest single tests to the end, on one worker while the other idled).
 # Both test targets keep every test process and kernel to one intra-op thread: two workers and
 # the browser run already share the two cores, so a second thread per process only waits and
 # spins (measured, make test-pytest on these 2 cores, alternating: 482 and 497 busy CPU-s, 248 and

@@ -35,7 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the slow tests listed above; with --widget-notebooks-in-browser, leave out the
-    widget notebooks' nbval cells."""
+    widget notebooks' nbval cells; put the longest files first (`longest_first`)."""
     if config.getoption("widget_notebooks_in_browser"):
         from tests.browser.jupyter import widget_notebooks
 
@@ -52,6 +52,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             (module, fixture) in SLOW_FIXTURES for fixture in fixtures
         ):
             item.add_marker(pytest.mark.slow)
+    if config.getoption("loadscopereorder", True) is False:  # the Makefile's two-worker runs
+        items[:] = longest_first(items)
+
+
+def longest_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The test files in the order the two workers should start them: files with a slow test,
+    then the notebooks, then the rest; within each group, files with more tests first.
+
+    Used where the Makefile turns off pytest-xdist's own order (files with more tests first,
+    whatever they hold) with --no-loadscope-reorder: xdist then hands out whole files in this
+    order. That order
+    left the slowest single tests (two torchrun launchers, the ipywidgets 7.7 run) to the end of
+    make test, each alone on one worker while the other had finished (15 s of one idle core). The
+    many short files at the end now even out the two workers' finishing times.
+    """
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def group(name: str) -> tuple[int, int]:
+        tests = files[name]
+        if any(item.get_closest_marker("slow") for item in tests):
+            return 0, -len(tests)
+        return (1 if name.endswith(".ipynb") else 2), -len(tests)
+
+    return [item for name in sorted(files, key=group) for item in files[name]]
 
 
 @pytest.fixture(autouse=True)
