@@ -5,6 +5,8 @@ to the browser tests."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 # Slow tests in modules that do not mark their own: (module, test function, or a fixture every
@@ -78,6 +80,20 @@ def longest_first(items: list[pytest.Item]) -> list[pytest.Item]:
         return (1 if name.endswith(".ipynb") else 2), -len(tests)
 
     return [item for name in sorted(files, key=group) for item in files[name]]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Freeze the garbage collector as the run ends, so that Python's exit skips it.
+
+    A process that has imported torch, torch._dynamo and matplotlib spends 1-2 s of CPU when it
+    exits, mostly in the collector's passes over every object those modules made; pytest's own
+    last collections (its unraisable-exception check) add more. Nothing is left to collect that
+    matters: the tests have run, their reports are written, and the process is ending. Measured
+    on these 2 cores, from a test's end to pytest's exit: 2.5-3.1 s without, 0.8-1.0 s with,
+    with and without xdist. Every pytest process of make check and make test pays it once.
+    """
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
