@@ -64,10 +64,10 @@ def longest_first(items: list[pytest.Item]) -> list[pytest.Item]:
 
     Used where the Makefile turns off pytest-xdist's own order (files with more tests first,
     whatever they hold) with --no-loadscope-reorder: xdist then hands out whole files in this
-    order. That order
-    left the slowest single tests (two torchrun launchers, the ipywidgets 7.7 run) to the end of
-    make test, each alone on one worker while the other had finished (15 s of one idle core). The
-    many short files at the end now even out the two workers' finishing times.
+    order. xdist's order left the slowest single tests (two torchrun launchers, the ipywidgets
+    7.7 run) to the end of make test, each alone on one worker while the other had finished (15 s
+    of one idle core). The many short files at the end now even out the two workers' finishing
+    times.
     """
     files: dict[str, list[pytest.Item]] = {}
     for item in items:
