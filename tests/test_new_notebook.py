@@ -163,7 +163,7 @@ def test_a_scaffolded_notebook_passes_the_rule_tests_and_strict_nbval(
     new = [f"notebooks/{stem}.ipynb", f"notebooks/solutions/{stem}_solutions.ipynb"]
     python = sys.executable
     nbval = ["--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg"]
-    nbval += ["--nbval-kernel-startup-timeout", "300"]  # as the Makefile's NBVAL, which says why
+    nbval += ["--nbval-kernel-startup-timeout", str(execute.KERNEL_STARTUP_S)]  # as make check's
     monkeypatch.setenv("PYTHONPATH", str(copy))  # the copy's helpers/ first in every kernel
     with ThreadPoolExecutor(max_workers=3) as pool:
         # What make notebook runs next: tools/execute.py (a clean kernel each) on 00 and both
